@@ -1,0 +1,131 @@
+// kd bench train | latency: throughput and latency of whole models, medians of several runs.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/threads.h"
+#include "nn/builders.h"
+#include "nn/functional.h"
+#include "nn/train_config.h"
+
+namespace kd::cli {
+
+namespace {
+
+double now_s() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+// Synthetic standard-normal images and uniform labels: the arithmetic of a step does not depend
+// on pixel values, and the benchmark then needs no dataset.
+Tensor random_images(int64_t n, const Shape& chw, uint64_t seed) {
+  Rng r(seed, 77);
+  Tensor x = Tensor::empty({n, chw[0], chw[1], chw[2]});
+  for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = r.normal();
+  return x;
+}
+
+int bench_train(int argc, char** argv) {
+  Args a("bench train",
+         "Training throughput (images/s) of one SGD step (forward, cross-entropy, backward, update) at a\n"
+         "batch size, on synthetic data: the median over --reps timed runs of --steps steps each,\n"
+         "after 3 warm-up steps. Compare with ../shared/reference/torch_ref.py throughput.",
+         {{"--config", "FILE", "training config whose model and optimizer are used (required)"},
+          {"--batch", "N", "batch size (default 128)"},
+          {"--steps", "N", "steps per timed run (default 10)"},
+          {"--reps", "N", "timed runs (default 5)"},
+          {"--threads", "N", "OpenMP threads"},
+          {"--json", "", "print JSON"}});
+  if (!a.parse(argc, argv, 3)) return 0;
+  KD_CHECK(a.has("--config"), "kd bench train: --config FILE is required");
+  apply_threads(a);
+  TrainConfig c = TrainConfig::load(*a.str("--config"));
+  const int64_t batch = a.integer("--batch", 1, 1 << 16).value_or(128), steps = a.integer("--steps", 1, 100000).value_or(10),
+                reps = a.integer("--reps", 1, 1000).value_or(5);
+  Model m = Model::create(build_model(c.model, *a.str("--config")), c.seed);
+  auto opt = make_optimizer(c, m.params);
+  Tensor x = random_images(batch, m.graph.input_shape, 1);
+  std::vector<int32_t> y(batch);
+  for (int64_t i = 0; i < batch; ++i) y[i] = int32_t(i % 10);
+  auto step = [&] {
+    m.zero_grad();
+    Var loss = F::cross_entropy(m.forward(Var(x), true), y);
+    loss.backward();
+    opt->step();
+  };
+  for (int i = 0; i < 3; ++i) step();
+  std::vector<double> ips;
+  for (int64_t r = 0; r < reps; ++r) {
+    double t = now_s();
+    for (int64_t s = 0; s < steps; ++s) step();
+    ips.push_back(double(batch * steps) / (now_s() - t));
+  }
+  const double med = median(ips);
+  if (a.has("--json"))
+    std::printf("%s\n", nlohmann::json{{"bench", "train"}, {"config", *a.str("--config")}, {"batch", batch},
+                                       {"threads", num_threads()}, {"images_per_s", med}, {"runs", ips}}.dump().c_str());
+  else
+    std::printf("train %s: batch %lld, %d threads: %.1f img/s (median of %lld runs of %lld steps; min %.1f, max %.1f)\n",
+                a.str("--config")->c_str(), (long long)batch, num_threads(), med, (long long)reps, (long long)steps,
+                *std::min_element(ips.begin(), ips.end()), *std::max_element(ips.begin(), ips.end()));
+  return 0;
+}
+
+int bench_latency(int argc, char** argv) {
+  Args a("bench latency",
+         "Inference latency (eval mode, no gradients) of a model at a batch size: the median of --reps\n"
+         "forward passes after 20 warm-up passes. Compare with ../shared/reference/torch_ref.py latency.",
+         {{"--model", "FILE", "model file"},
+          {"--config", "FILE", "or a training config (fresh weights: latency does not depend on them)"},
+          {"--batch", "N", "batch size (default 1)"},
+          {"--reps", "N", "timed passes (default 200)"},
+          {"--threads", "N", "OpenMP threads"},
+          {"--json", "", "print JSON"}});
+  if (!a.parse(argc, argv, 3)) return 0;
+  apply_threads(a);
+  Model m = model_from_args(a, "bench latency");
+  const int64_t batch = a.integer("--batch", 1, 1 << 16).value_or(1), reps = a.integer("--reps", 1, 100000).value_or(200);
+  Var x(random_images(batch, m.graph.input_shape, 2));
+  NoGrad ng;
+  for (int i = 0; i < 20; ++i) m.forward(x, false);
+  std::vector<double> ms;
+  for (int64_t r = 0; r < reps; ++r) {
+    double t = now_s();
+    m.forward(x, false);
+    ms.push_back(1e3 * (now_s() - t));
+  }
+  const double med = median(ms);
+  const std::string what = a.str("--model").value_or(a.str_or("--config", ""));
+  if (a.has("--json"))
+    std::printf("%s\n", nlohmann::json{{"bench", "latency"}, {"model", what}, {"batch", batch},
+                                       {"threads", num_threads()}, {"median_ms", med}}.dump().c_str());
+  else
+    std::printf("latency %s: batch %lld, %d threads: %.3f ms median of %lld (%.1f img/s)\n", what.c_str(),
+                (long long)batch, num_threads(), med, (long long)reps, 1e3 * double(batch) / med);
+  return 0;
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  const char* usage =
+      "usage: kd bench <what> [flags]\n\n"
+      "  train     training throughput at a batch size (kd bench train --help)\n"
+      "  latency   inference latency at a batch size (kd bench latency --help)\n";
+  if (argc < 3 || !std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h")) {
+    std::fputs(usage, argc < 3 ? stderr : stdout);
+    return argc < 3 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[2], "train")) return bench_train(argc, argv);
+  if (!std::strcmp(argv[2], "latency")) return bench_latency(argc, argv);
+  fail("unknown benchmark '", argv[2], "' (allowed: train, latency)");
+}
+
+}  // namespace kd::cli

@@ -1,0 +1,74 @@
+// kd train: trains a model from a JSON config; flags override the config.
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/progress.h"
+#include "core/threads.h"
+#include "nn/builders.h"
+#include "nn/model_io.h"
+#include "nn/trainer.h"
+
+namespace kd::cli {
+
+int cmd_train(int argc, char** argv) {
+  Args a("train",
+         "Trains the model described by a JSON config (model, data, recipe; see configs/ and\n"
+         "nn/train_config.h) on Fashion-MNIST. Shows progress, writes OUT/metrics.jsonl (one JSON\n"
+         "line per epoch), OUT/checkpoint.safetensors (each epoch) and OUT/model.safetensors, and\n"
+         "prints the test accuracy at the end.",
+         {{"--config", "FILE", "training config (required)"},
+          {"--epochs", "N", "override recipe.epochs"},
+          {"--batch", "N", "override recipe.batch"},
+          {"--lr", "X", "override the optimizer's (maximum) learning rate"},
+          {"--seed", "N", "override recipe.seed (initialisation, data order, augmentation)"},
+          {"--threads", "N", "OpenMP threads (default: all cores)"},
+          {"--out", "DIR", "output directory (default runs/<config name>)"},
+          {"--data", "DIR", "directory with the IDX files (default from the config)"},
+          {"--train-limit", "N", "use only the first N training images"},
+          {"--init", "FILE", "start from these weights (a kd model file with the same graph)"},
+          {"--steps", "N", "stop after N optimizer steps (auditing against PyTorch)"},
+          {"--no-shuffle", "", "keep the data in file order"},
+          {"--augment", "MODE", "crop_flip or none (overrides data.augment)"}});
+  if (!a.parse(argc, argv, 2)) return 0;
+  auto cfg_path = a.str("--config");
+  KD_CHECK(cfg_path, "kd train: --config FILE is required (e.g. configs/student.json)");
+  TrainConfig c = TrainConfig::load(*cfg_path);
+  if (auto v = a.integer("--epochs", 1, 100000)) c.epochs = *v;
+  if (auto v = a.integer("--batch", 1, 1 << 20)) c.batch = *v;
+  if (auto v = a.number("--lr", 0, 100)) c.set_lr(*v);
+  if (auto v = a.integer("--seed", 0, int64_t(1) << 53)) c.seed = static_cast<uint64_t>(*v);
+  if (auto v = a.str("--data")) c.data_dir = *v;
+  if (auto v = a.integer("--train-limit", 1, int64_t(1) << 40)) c.train_limit = *v;
+  if (auto v = a.integer("--steps", 1, int64_t(1) << 40)) c.max_steps = *v;
+  if (a.has("--no-shuffle")) c.shuffle = false;
+  if (auto v = a.str("--augment")) {
+    KD_CHECK(*v == "none" || *v == "crop_flip", "kd train: --augment '", *v, "', allowed: crop_flip, none");
+    c.augment = *v;
+  }
+  apply_threads(a);
+  const std::string out = a.str_or("--out", "runs/" + std::filesystem::path(*cfg_path).stem().string());
+
+  Model m = Model::create(build_model(c.model, *cfg_path), c.seed);
+  if (auto init = a.str("--init")) {
+    Model src = load_model(*init);
+    KD_CHECK(src.graph.to_json() == m.graph.to_json(), *init, ": its graph differs from the config's model");
+    m.load_state(src.state(), *init);
+  }
+  Dataset train_set = load_mnist_like(c.data_dir, true), test_set = load_mnist_like(c.data_dir, false);
+  if (c.train_limit > 0) train_set = take_first(train_set, c.train_limit);
+  if (c.test_limit > 0) test_set = take_first(test_set, c.test_limit);
+  std::printf("training %s (%s parameters) on %lld images, %lld epochs of batch %lld, %d threads -> %s\n",
+              c.model.value("family", "?").c_str(), with_commas(m.num_params()).c_str(), (long long)train_set.size(),
+              (long long)c.epochs, (long long)c.batch, num_threads(), out.c_str());
+  std::fflush(stdout);
+  Progress p;
+  TrainResult r = train(m, c, train_set, test_set, out,
+                        {[&](const StepInfo& s) { p.step(s); }, [&](const EpochInfo& e) { p.epoch(e); }});
+  std::printf("test accuracy: %.2f%% after %lld steps; model saved to %s/model.safetensors\n", r.final_test_accuracy,
+              (long long)r.steps, out.c_str());
+  return 0;
+}
+
+}  // namespace kd::cli

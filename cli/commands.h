@@ -1,0 +1,9 @@
+// The kd subcommands; each parses its own flags and returns the process exit code.
+#pragma once
+
+namespace kd::cli {
+int cmd_train(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+}  // namespace kd::cli

@@ -1,0 +1,43 @@
+// kd: the command-line program. Every failure a user can cause ends here as one line on stderr
+// ("kd <command>: <what and where>") and a non-zero exit, never a stack dump.
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+namespace {
+const char* kUsage =
+    "kd: knowledge distillation, pruning and INT8 on CPUs\n\n"
+    "usage: kd <command> [flags]      (kd <command> --help for its flags)\n\n"
+    "commands:\n"
+    "  train   train a model from a JSON config (configs/student.json, configs/teacher.json)\n"
+    "  eval    accuracy, loss and confusion matrix of a model file on the test set\n"
+    "  info    graph, parameters and FLOPs per layer of a model file or config\n"
+    "  bench   training throughput (bench train) or inference latency (bench latency)\n";
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string cmd = argv[1];
+  try {
+    if (cmd == "train") return kd::cli::cmd_train(argc, argv);
+    if (cmd == "eval") return kd::cli::cmd_eval(argc, argv);
+    if (cmd == "info") return kd::cli::cmd_info(argc, argv);
+    if (cmd == "bench") return kd::cli::cmd_bench(argc, argv);
+    std::fprintf(stderr, "kd: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+    return 2;
+  } catch (const kd::Error& e) {
+    std::fprintf(stderr, "kd %s: %s\n", cmd.c_str(), e.what());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "kd %s: out of memory (try a smaller --batch)\n", cmd.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kd %s: %s\n", cmd.c_str(), e.what());
+  }
+  return 1;
+}

@@ -1,0 +1,36 @@
+// ConfigReader: typed, validated access to one JSON object of a config file.
+// Every error names the file, the key path and what is allowed; done() rejects unknown keys,
+// so a typo ("epoch" for "epochs") is an error instead of a silently ignored setting.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace kd {
+
+class ConfigReader {
+ public:
+  ConfigReader(const nlohmann::json& j, std::string file, std::string path);
+  bool has(const std::string& key) const { return j_.contains(key); }
+  int64_t integer(const std::string& key, int64_t def, int64_t lo, int64_t hi);
+  double number(const std::string& key, double def, double lo, double hi);
+  bool boolean(const std::string& key, bool def);
+  std::string str(const std::string& key, const std::vector<std::string>& allowed, const std::string& def = "");
+  std::string any_str(const std::string& key, const std::string& def);
+  std::vector<int64_t> int_list(const std::string& key, std::vector<int64_t> def, int64_t lo, int64_t hi);
+  std::vector<double> num_list(const std::string& key, std::vector<double> def, double lo, double hi);
+  // A nested object (empty object if absent) and its reader.
+  ConfigReader object(const std::string& key);
+  const nlohmann::json& raw(const std::string& key) const;
+  void require(bool cond, const std::string& what) const;
+  void done();  // throws on any key not read
+
+ private:
+  [[noreturn]] void bad(const std::string& key, const std::string& what) const;
+  const nlohmann::json& j_;
+  std::string file_, path_;
+  std::set<std::string> seen_;
+};
+
+}  // namespace kd

@@ -1,0 +1,42 @@
+// Differentiable ops on Vars (layout NCHW for images, [N, features] for vectors).
+// Each is a forward computation plus the closure that maps d(loss)/d(output) to
+// d(loss)/d(inputs); the arithmetic lives in nn/ops/<op>.cpp. Semantics follow PyTorch's
+// torch.nn.functional so goldens from it apply directly.
+// Dimension legend: N batch, C channels, H/W height/width, K classes, O output channels.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "autograd/var.h"
+#include "core/rng.h"
+
+namespace kd::F {
+
+// x [N,C,H,W], w [O, C/groups, kh, kw], b [O] or undefined. Square stride and padding.
+Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int padding, int groups);
+
+// Batch norm over (N,H,W) per channel. Training: normalises with the batch's biased variance
+// and updates running stats in place with the unbiased one (as PyTorch):
+//   running = (1 - momentum) * running + momentum * batch_stat.
+// Eval: normalises with the running stats.
+Var batch_norm2d(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean, Tensor& running_var,
+                 bool training, float momentum, float eps);
+
+Var relu(const Var& x);
+Var relu6(const Var& x);  // min(max(x, 0), 6); gradient 0 at and beyond both kinks as PyTorch
+Var max_pool2d(const Var& x, int kernel, int stride, int padding);
+Var avg_pool2d(const Var& x, int kernel, int stride, int padding);  // count_include_pad = true
+Var global_avg_pool(const Var& x);                                 // [N,C,H,W] -> [N,C,1,1]
+Var flatten(const Var& x);                                         // [N,...] -> [N, rest]
+Var linear(const Var& x, const Var& w, const Var& b);              // x [N,in], w [out,in], b [out]
+Var add(const Var& a, const Var& b);                               // same shapes
+// Inverted dropout: zeroes with probability p, scales survivors by 1/(1-p). Identity in eval.
+Var dropout(const Var& x, float p, bool training, Rng& rng);
+Var softmax(const Var& x);      // over the last dim of [N,K]
+Var log_softmax(const Var& x);  // over the last dim of [N,K]
+// Mean over the batch of -[(1-s) log p_y + s/K sum_k log p_k]  (PyTorch label_smoothing = s).
+Var cross_entropy(const Var& logits, const std::vector<int32_t>& labels, float label_smoothing = 0.0f);
+// Mean over the batch of -sum_k target[n,k] log p_k; targets are rows of probabilities (mixup, CutMix).
+Var soft_cross_entropy(const Var& logits, const Tensor& targets);
+
+}  // namespace kd::F

@@ -1,0 +1,122 @@
+#include "nn/model.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "nn/functional.h"
+
+namespace kd {
+
+Model Model::create(Graph g, uint64_t seed) {
+  g.validate();
+  Model m;
+  Rng rng(seed, rng_stream::init);
+  for (const ParamSpec& p : g.param_specs()) {
+    Tensor t = Tensor::empty(p.shape);
+    const std::string suffix = p.name.substr(p.name.rfind('.') + 1);
+    const Node& node = g.node(p.name.substr(0, p.name.rfind('.')));
+    if (node.op == "batchnorm2d") {
+      t.fill(suffix == "weight" || suffix == "running_var" ? 1.f : 0.f);
+    } else {
+      // fan_in of the layer: in/groups * k * k for conv, in for linear.
+      int64_t fan_in = node.op == "conv2d" ? node.attrs["in"].get<int64_t>() / node.attrs["groups"].get<int64_t>() *
+                                                 node.attrs["kernel"].get<int64_t>() * node.attrs["kernel"].get<int64_t>()
+                                           : node.attrs["in"].get<int64_t>();
+      const float bound = 1.f / std::sqrt(float(fan_in));
+      for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = rng.uniform(-bound, bound);
+    }
+    if (p.trainable)
+      m.params.emplace(p.name, Var(t, true));
+    else
+      m.buffers.emplace(p.name, t);
+  }
+  m.graph = std::move(g);
+  return m;
+}
+
+Var Model::forward(const Var& x, bool training, Rng* dropout_rng, std::map<std::string, Var>* taps) {
+  const Shape& is = graph.input_shape;
+  KD_CHECK(x.value().dim() == 4 && x.value().size(1) == is[0] && x.value().size(2) == is[1] &&
+               x.value().size(3) == is[2],
+           "model: input ", shape_str(x.shape()), " does not match the graph's input [N,", is[0], ",", is[1], ",",
+           is[2], "]");
+  std::map<std::string, Var> v{{"input", x}};
+  auto P = [&](const std::string& n, const char* p) -> Var {
+    auto it = params.find(n + "." + p);
+    return it == params.end() ? Var() : it->second;
+  };
+  for (const Node& n : graph.nodes) {
+    const Var& a = v.at(n.inputs[0]);
+    const auto& at = n.attrs;
+    Var y;
+    if (n.op == "conv2d")
+      y = F::conv2d(a, P(n.name, "weight"), P(n.name, "bias"), at["stride"], at["padding"], at["groups"]);
+    else if (n.op == "batchnorm2d")
+      y = F::batch_norm2d(a, P(n.name, "weight"), P(n.name, "bias"), buffers.at(n.name + ".running_mean"),
+                          buffers.at(n.name + ".running_var"), training, at["momentum"].get<float>(),
+                          at["eps"].get<float>());
+    else if (n.op == "linear")
+      y = F::linear(a, P(n.name, "weight"), P(n.name, "bias"));
+    else if (n.op == "relu")
+      y = F::relu(a);
+    else if (n.op == "relu6")
+      y = F::relu6(a);
+    else if (n.op == "maxpool2d")
+      y = F::max_pool2d(a, at["kernel"], at["stride"], at["padding"]);
+    else if (n.op == "avgpool2d")
+      y = F::avg_pool2d(a, at["kernel"], at["stride"], at["padding"]);
+    else if (n.op == "global_avgpool")
+      y = F::global_avg_pool(a);
+    else if (n.op == "flatten")
+      y = F::flatten(a);
+    else if (n.op == "add")
+      y = F::add(a, v.at(n.inputs[1]));
+    else if (n.op == "dropout") {
+      KD_CHECK(!training || dropout_rng, "model: node '", n.name, "' (dropout) needs an rng in training");
+      Rng none;
+      y = F::dropout(a, at["p"].get<float>(), training, dropout_rng ? *dropout_rng : none);
+    } else if (n.op == "softmax")
+      y = F::softmax(a);
+    else if (n.op == "log_softmax")
+      y = F::log_softmax(a);
+    else
+      fail("model: node '", n.name, "' has unknown op '", n.op, "'");
+    if (taps && taps->count(n.name)) (*taps)[n.name] = y;
+    v[n.name] = std::move(y);
+  }
+  return v.at(graph.output);
+}
+
+int64_t Model::num_params() const {
+  int64_t n = 0;
+  for (auto& [k, p] : params) n += p.value().numel();
+  return n;
+}
+
+void Model::zero_grad() {
+  for (auto& [k, p] : params) p.zero_grad();
+}
+
+std::map<std::string, Tensor> Model::state() const {
+  std::map<std::string, Tensor> s = buffers;
+  for (auto& [k, p] : params) s[k] = p.value();
+  return s;
+}
+
+void Model::load_state(const std::map<std::string, Tensor>& s, const std::string& what) {
+  auto copy = [&](const std::string& name, Tensor& dst) {
+    auto it = s.find(name);
+    KD_CHECK(it != s.end(), what, ": missing tensor '", name, "'");
+    KD_CHECK(it->second.dtype() == DType::f32 && it->second.shape() == dst.shape(), what, ": tensor '", name, "' is ",
+             dtype_name(it->second.dtype()), " ", shape_str(it->second.shape()), ", the model expects f32 ",
+             shape_str(dst.shape()));
+    Tensor src = it->second.contiguous();
+    std::memcpy(dst.f32(), src.f32(), dst.numel() * 4);
+  };
+  for (auto& [k, p] : params) copy(k, p.value());
+  for (auto& [k, b] : buffers) copy(k, b);
+  for (auto& [k, t] : s)
+    KD_CHECK(params.count(k) || buffers.count(k), what, ": tensor '", k, "' is not a parameter of the model");
+}
+
+}  // namespace kd

@@ -1,0 +1,37 @@
+// Model = Graph + its parameters (trainable Vars) and buffers (BN running statistics).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "autograd/var.h"
+#include "core/rng.h"
+#include "nn/graph.h"
+
+namespace kd {
+
+struct Model {
+  Graph graph;
+  std::map<std::string, Var> params;      // "<node>.weight" ... ; requires_grad
+  std::map<std::string, Tensor> buffers;  // "<node>.running_mean" / ".running_var"
+
+  // PyTorch's default initialisation, from Rng(seed, rng_stream::init) drawn in node order:
+  //   conv/linear weight ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))   (kaiming_uniform with a = sqrt(5))
+  //   conv/linear bias   ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+  //   BN weight 1, bias 0, running mean 0, running var 1.
+  static Model create(Graph g, uint64_t seed);
+
+  // x [N,C,H,W]. training selects batch statistics in BN (and updates the running ones) and
+  // active dropout. If taps is given, it receives the output of every node named in it.
+  Var forward(const Var& x, bool training, Rng* dropout_rng = nullptr,
+              std::map<std::string, Var>* taps = nullptr);
+
+  int64_t num_params() const;
+  void zero_grad();
+  // All tensors (params and buffers) by name, as stored in a model file.
+  std::map<std::string, Tensor> state() const;
+  // Copies values from a state map; every parameter and buffer must be present with its shape.
+  void load_state(const std::map<std::string, Tensor>& s, const std::string& what);
+};
+
+}  // namespace kd

@@ -1,0 +1,101 @@
+// batch_norm2d over (N, H, W) for each channel c; M = N*H*W values per channel.
+// Training:  mu = mean(x), var = mean((x - mu)^2)  (biased),  xhat = (x - mu) / sqrt(var + eps)
+//            y = gamma * xhat + beta
+//            running_mean <- (1-m) running_mean + m mu
+//            running_var  <- (1-m) running_var  + m var * M/(M-1)   (unbiased, as PyTorch)
+// Backward (training): with dxhat = gamma * dy,
+//            dx = invstd/M * (M dxhat - sum(dxhat) - xhat sum(dxhat xhat))
+//            dgamma = sum(dy xhat), dbeta = sum(dy).
+// Eval: mu/var are the running statistics, constants for the gradient: dx = gamma invstd dy.
+// Sums are taken in double: a channel can hold 100k values and a float sum of that many
+// loses several digits, which shows up against PyTorch's goldens.
+#include <cmath>
+#include <vector>
+
+#include "nn/functional.h"
+
+namespace kd::F {
+
+Var batch_norm2d(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean, Tensor& running_var,
+                 bool training, float momentum, float eps) {
+  const Tensor& xv = x.value();
+  KD_CHECK(xv.dim() == 4, "batch_norm2d: expected [N,C,H,W], got ", shape_str(xv.shape()));
+  const int64_t N = xv.size(0), C = xv.size(1), HW = xv.size(2) * xv.size(3), M = N * HW;
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma.value(), &beta.value(), &running_mean, &running_var})
+    KD_CHECK(t->dim() == 1 && t->size(0) == C, "batch_norm2d: parameter ", shape_str(t->shape()), " for input ",
+             shape_str(xv.shape()), " with ", C, " channels");
+  KD_CHECK(!training || M > 1, "batch_norm2d: training needs more than one value per channel, got input ",
+           shape_str(xv.shape()));
+  Tensor xc = xv.contiguous();
+  Tensor y = Tensor::empty(xv.shape());
+  Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});
+  const float *X = xc.f32(), *G = gamma.value().f32(), *B = beta.value().f32();
+  float *Y = y.f32(), *MU = mean.f32(), *IS = invstd.f32();
+  float *RM = running_mean.f32(), *RV = running_var.f32();
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < C; ++c) {
+    double mu, var;
+    if (training) {
+      double s = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const float* p = X + (n * C + c) * HW;
+        for (int64_t i = 0; i < HW; ++i) s += p[i];
+      }
+      mu = s / M;
+      double q = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const float* p = X + (n * C + c) * HW;
+        for (int64_t i = 0; i < HW; ++i) q += (p[i] - mu) * (p[i] - mu);
+      }
+      var = q / M;
+      RM[c] = static_cast<float>((1.0 - momentum) * RM[c] + momentum * mu);
+      RV[c] = static_cast<float>((1.0 - momentum) * RV[c] + momentum * var * M / (M - 1));
+    } else {
+      mu = RM[c];
+      var = RV[c];
+    }
+    const float is = static_cast<float>(1.0 / std::sqrt(var + eps));
+    MU[c] = static_cast<float>(mu);
+    IS[c] = is;
+    const float scale = G[c] * is, shift = B[c] - static_cast<float>(mu) * scale;
+    for (int64_t n = 0; n < N; ++n) {
+      const float* p = X + (n * C + c) * HW;
+      float* q = Y + (n * C + c) * HW;
+      for (int64_t i = 0; i < HW; ++i) q[i] = p[i] * scale + shift;
+    }
+  }
+  Tensor gv = gamma.value();
+  return make_result("batch_norm2d", y, {x, gamma, beta}, [xc, gv, mean, invstd, training, N, C, HW](const Tensor& g) {
+    Tensor dy = g.contiguous();
+    Tensor dx = Tensor::empty(xc.shape()), dgamma = Tensor::empty({C}), dbeta = Tensor::empty({C});
+    const float *X = xc.f32(), *DY = dy.f32(), *G = gv.f32(), *MU = mean.f32(), *IS = invstd.f32();
+    float *DX = dx.f32(), *DG = dgamma.f32(), *DB = dbeta.f32();
+    const double M = double(N) * HW;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < C; ++c) {
+      double sdy = 0, sdyx = 0;
+      const float mu = MU[c], is = IS[c];
+      for (int64_t n = 0; n < N; ++n) {
+        const float *p = X + (n * C + c) * HW, *d = DY + (n * C + c) * HW;
+        for (int64_t i = 0; i < HW; ++i) {
+          sdy += d[i];
+          sdyx += double(d[i]) * ((p[i] - mu) * is);
+        }
+      }
+      DG[c] = static_cast<float>(sdyx);
+      DB[c] = static_cast<float>(sdy);
+      const float k = G[c] * is;
+      // training: dx = k * (dy - mean(dy) - xhat * mean(dy * xhat))
+      const float a = training ? static_cast<float>(sdy / M) : 0.f;
+      const float b = training ? static_cast<float>(sdyx / M) : 0.f;
+      for (int64_t n = 0; n < N; ++n) {
+        const float *p = X + (n * C + c) * HW, *d = DY + (n * C + c) * HW;
+        float* q = DX + (n * C + c) * HW;
+        for (int64_t i = 0; i < HW; ++i) q[i] = k * (d[i] - a - (p[i] - mu) * is * b);
+      }
+    }
+    return std::vector<Tensor>{dx, dgamma, dbeta};
+  });
+}
+
+}  // namespace kd::F

@@ -1,0 +1,174 @@
+// conv2d: forward and both gradients.
+//   y[n, o] = b[o] + sum_{c in group(o), i, j} w[o, c, i, j] * x[n, c, ho*s - p + i, wo*s - p + j]
+// General path per image and group: lowering by im2col, then one GEMM (see core/kernels/im2col.h):
+//   forward   Y_g  = W_g  x col          [Og, Ho*Wo]
+//   dInput    dcol = W_g^T x dY_g        then col2im (the adjoint of im2col)
+//   dWeight   dW_g += dY_g x col^T       (summed over the batch)
+// 1x1 stride-1 convolutions skip the lowering (col is x itself); depthwise ones use the direct
+// kernels of core/kernels/depthwise.h. Images are spread over OpenMP threads; the weight gradient
+// is summed per thread and the per-thread partials are then added in thread order, so the result
+// is deterministic for a given thread count.
+#include <omp.h>
+
+#include <vector>
+
+#include "core/kernels/depthwise.h"
+#include "core/kernels/im2col.h"
+#include "nn/functional.h"
+#include "nn/ops/eigen_map.h"
+
+namespace kd::F {
+
+namespace {
+
+struct ConvShape {
+  int64_t N, C, H, W, O, kh, kw, groups, Cg, Og, Ho, Wo;
+  kernels::ConvGeom geom;  // per group
+  bool pointwise() const { return kh == 1 && kw == 1 && geom.stride == 1 && geom.pad == 0; }
+  bool depthwise() const { return groups == C && Cg == 1 && Og == 1; }
+};
+
+ConvShape conv_shape(const Tensor& x, const Tensor& w, int stride, int pad, int groups) {
+  KD_CHECK(x.dim() == 4 && w.dim() == 4, "conv2d: expected x [N,C,H,W] and w [O,C/groups,kh,kw], got x ",
+           shape_str(x.shape()), " w ", shape_str(w.shape()));
+  KD_CHECK(stride >= 1 && pad >= 0 && groups >= 1, "conv2d: stride ", stride, " padding ", pad, " groups ", groups,
+           " (need stride>=1, padding>=0, groups>=1)");
+  ConvShape s{};
+  s.N = x.size(0), s.C = x.size(1), s.H = x.size(2), s.W = x.size(3);
+  s.O = w.size(0), s.kh = w.size(2), s.kw = w.size(3), s.groups = groups;
+  KD_CHECK(s.C % groups == 0 && s.O % groups == 0 && w.size(1) == s.C / groups, "conv2d: input ",
+           shape_str(x.shape()), " and weight ", shape_str(w.shape()), " do not fit groups=", groups);
+  s.Cg = s.C / groups, s.Og = s.O / groups;
+  s.geom = {s.Cg, s.H, s.W, s.kh, s.kw, stride, pad};
+  KD_CHECK(s.H + 2 * pad >= s.kh && s.W + 2 * pad >= s.kw, "conv2d: kernel ", shape_str(w.shape()),
+           " larger than padded input ", shape_str(x.shape()));
+  s.Ho = s.geom.Ho(), s.Wo = s.geom.Wo();
+  return s;
+}
+
+Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Tensor& b, const ConvShape& s) {
+  Tensor y = Tensor::empty({s.N, s.O, s.Ho, s.Wo});
+  const float *X = xc.f32(), *Wt = wc.f32();
+  float* Y = y.f32();
+  const int64_t HW = s.H * s.W, P = s.Ho * s.Wo, K = s.Cg * s.kh * s.kw;
+  if (s.depthwise()) {
+#pragma omp parallel for schedule(static)
+    for (int64_t nc = 0; nc < s.N * s.C; ++nc)
+      kernels::dw_plane_forward(X + nc * HW, Wt + (nc % s.C) * s.kh * s.kw, s.geom, Y + nc * P);
+  } else {
+#pragma omp parallel
+    {
+      std::vector<float> col(s.pointwise() ? 0 : K * P);
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t g = 0; g < s.groups; ++g) {
+          const float* xg = X + (n * s.C + g * s.Cg) * HW;
+          if (!s.pointwise()) kernels::im2col(xg, s.geom, col.data());
+          CMatMap A(Wt + g * s.Og * K, s.Og, K), B(s.pointwise() ? xg : col.data(), K, P);
+          MatMap(Y + (n * s.O + g * s.Og) * P, s.Og, P).noalias() = A * B;
+        }
+    }
+  }
+  if (b.defined()) {
+    const float* bp = b.f32();
+#pragma omp parallel for schedule(static)
+    for (int64_t no = 0; no < s.N * s.O; ++no)
+      for (int64_t p = 0; p < P; ++p) Y[no * P + p] += bp[no % s.O];
+  }
+  return y;
+}
+
+// Returns {dx, dw, db}; each only if wanted.
+std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tensor& wc, const ConvShape& s,
+                                  bool want_x, bool want_w, bool want_b) {
+  Tensor dy = gy.contiguous();
+  const float *X = xc.f32(), *Wt = wc.f32(), *DY = dy.f32();
+  const int64_t HW = s.H * s.W, P = s.Ho * s.Wo, K = s.Cg * s.kh * s.kw, WN = wc.numel();
+  Tensor dx = want_x ? Tensor::zeros(xc.shape()) : Tensor();
+  Tensor dw = want_w ? Tensor::zeros(wc.shape()) : Tensor();
+  Tensor db = want_b ? Tensor::zeros({s.O}) : Tensor();
+  if (s.depthwise()) {
+    const int64_t kk = s.kh * s.kw;
+    if (want_x) {
+      float* DX = dx.f32();
+#pragma omp parallel for schedule(static)
+      for (int64_t nc = 0; nc < s.N * s.C; ++nc)
+        kernels::dw_plane_backward_input(DY + nc * P, Wt + (nc % s.C) * kk, s.geom, DX + nc * HW);
+    }
+    if (want_w) {
+      float* DW = dw.f32();
+      // One channel per iteration, batch summed inside: no cross-thread reduction needed.
+#pragma omp parallel for schedule(static)
+      for (int64_t c = 0; c < s.C; ++c)
+        for (int64_t n = 0; n < s.N; ++n)
+          kernels::dw_plane_backward_weight(X + (n * s.C + c) * HW, DY + (n * s.C + c) * P, s.geom, DW + c * kk);
+    }
+  } else if (want_x || want_w) {
+    const int nt = omp_get_max_threads();
+    std::vector<float> dw_part(want_w ? size_t(nt) * WN : 0, 0.f);
+#pragma omp parallel num_threads(nt)
+    {
+      std::vector<float> col(s.pointwise() ? 0 : K * P);
+      float* my_dw = want_w ? dw_part.data() + size_t(omp_get_thread_num()) * WN : nullptr;
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t g = 0; g < s.groups; ++g) {
+          const float* xg = X + (n * s.C + g * s.Cg) * HW;
+          CMatMap dY(DY + (n * s.O + g * s.Og) * P, s.Og, P);
+          CMatMap Wg(Wt + g * s.Og * K, s.Og, K);
+          if (want_w) {
+            if (!s.pointwise()) kernels::im2col(xg, s.geom, col.data());
+            CMatMap B(s.pointwise() ? xg : col.data(), K, P);
+            MatMap(my_dw + g * s.Og * K, s.Og, K).noalias() += dY * B.transpose();
+          }
+          if (want_x) {
+            float* dxg = dx.f32() + (n * s.C + g * s.Cg) * HW;
+            if (s.pointwise()) {
+              MatMap(dxg, K, P).noalias() = Wg.transpose() * dY;
+            } else {
+              MatMap(col.data(), K, P).noalias() = Wg.transpose() * dY;
+              kernels::col2im_add(col.data(), s.geom, dxg);
+            }
+          }
+        }
+    }
+    if (want_w) {
+      float* DW = dw.f32();
+      for (int t = 0; t < nt; ++t)
+        for (int64_t i = 0; i < WN; ++i) DW[i] += dw_part[size_t(t) * WN + i];
+    }
+  }
+  if (want_b) {
+    float* DB = db.f32();
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < s.O; ++o) {
+      double acc = 0;
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t p = 0; p < P; ++p) acc += DY[(n * s.O + o) * P + p];
+      DB[o] = static_cast<float>(acc);
+    }
+  }
+  return {dx, dw, db};
+}
+
+}  // namespace
+
+Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int padding, int groups) {
+  ConvShape s = conv_shape(x.value(), w.value(), stride, padding, groups);
+  if (b.defined())
+    KD_CHECK(b.value().dim() == 1 && b.value().size(0) == s.O, "conv2d: bias ", shape_str(b.shape()),
+             " for ", s.O, " output channels");
+  Tensor xc = x.value().contiguous(), wc = w.value().contiguous();
+  Tensor y = conv_forward(xc, wc, b.defined() ? b.value().contiguous() : Tensor(), s);
+  std::vector<Var> inputs{x, w};
+  if (b.defined()) inputs.push_back(b);
+  bool wx = x.requires_grad(), ww = w.requires_grad(), wb = b.defined() && b.requires_grad();
+  bool has_b = b.defined();
+  return make_result("conv2d", y, inputs, [xc, wc, s, wx, ww, wb, has_b](const Tensor& g) {
+    std::vector<Tensor> r = conv_backward(g, xc, wc, s, wx, ww, wb);
+    if (!has_b) r.pop_back();
+    return r;
+  });
+}
+
+}  // namespace kd::F

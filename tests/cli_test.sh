@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the kd program on good and bad inputs; checks exit codes and that each error message names
+# the problem. Usage: tests/cli_test.sh path/to/kd
+set -uo pipefail
+KD=$1
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fails=0
+expect() {  # expect <exit code> <substring of output> -- args...
+  local code=$1 want=$2; shift 3
+  out=$("$KD" "$@" 2>&1); got=$?
+  if [ "$got" -ne "$code" ] || ! grep -qF -- "$want" <<<"$out"; then
+    echo "FAIL: kd $* -> exit $got (want $code), output:"; echo "$out" | head -5; echo "  (wanted: $want)"
+    fails=$((fails + 1))
+  fi
+}
+for c in train eval info "bench train" "bench latency"; do expect 0 "usage: kd" -- $c --help; done
+expect 0 "commands:" -- --help
+expect 2 "unknown command" -- frobnicate
+expect 1 "unknown argument '--epoch'" -- train --config configs/student.json --epoch 3
+expect 1 "--config FILE is required" -- train
+expect 1 "missing.json" -- train --config "$tmp/missing.json"
+echo '{"model": {"family": "resnet"}, "recipe": {"epoch": 3}}' >"$tmp/typo.json"
+expect 1 "'recipe.epoch' is not a known key" -- train --config "$tmp/typo.json"
+echo '{"model": {"family": "vgg"}}' >"$tmp/fam.json"
+expect 1 "'model.family' = \"vgg\", allowed: resnet, dsnet" -- info --config "$tmp/fam.json"
+echo '{"model": {"family": "dsnet"}, "recipe": {"batch": 0}}' >"$tmp/batch.json"
+expect 1 "'recipe.batch' = 0, allowed 1.." -- train --config "$tmp/batch.json"
+echo '{"model": ' >"$tmp/bad.json"
+expect 1 "not valid JSON" -- info --config "$tmp/bad.json"
+expect 1 "--epochs 'x' must be an integer" -- train --config configs/student.json --epochs x
+expect 1 "dataset-fashion-mnist" -- train --config configs/student.json --data "$tmp/nodata"
+printf 'garbage' >"$tmp/bad.safetensors"
+expect 1 "bad.safetensors" -- eval --model "$tmp/bad.safetensors"
+expect 1 "--model FILE is required" -- eval
+# A tiny real run: 2 steps, writes a model that info and eval then read.
+expect 0 "test accuracy" -- train --config configs/student.json --steps 2 --train-limit 512 --batch 64 --out "$tmp/run"
+[ -s "$tmp/run/metrics.jsonl" ] && [ -s "$tmp/run/checkpoint.safetensors" ] || { echo "FAIL: no metrics/checkpoint"; fails=$((fails+1)); }
+expect 0 "36,874 parameters" -- info --model "$tmp/run/model.safetensors"
+expect 0 "accuracy" -- eval --model "$tmp/run/model.safetensors" --limit 200
+expect 0 '"accuracy"' -- eval --model "$tmp/run/model.safetensors" --limit 200 --json
+expect 0 "img/s" -- bench train --config configs/student.json --batch 16 --steps 1 --reps 1
+expect 0 "ms median" -- bench latency --model "$tmp/run/model.safetensors" --reps 3
+[ $fails -eq 0 ] && echo "cli tests passed" || { echo "$fails cli test(s) failed"; exit 1; }
