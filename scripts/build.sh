@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Configures and builds kd (Release) into build/ — or into $1 with extra CMake flags after it.
+# Configures and builds kd (Release, tuned to this CPU unless KD_NATIVE=OFF) into build/ — or into
+# $1 with extra CMake flags after it. For a binary to copy to other machines use KD_NATIVE=OFF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}; shift || true
-cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DKD_NATIVE=${KD_NATIVE:-ON} "$@" >/dev/null
 cmake --build "$dir" -j"$(nproc)"
