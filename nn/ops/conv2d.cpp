@@ -21,6 +21,14 @@ namespace kd::F {
 
 namespace {
 
+// Per-thread im2col buffer, kept between calls: a fresh ~1 MB vector per call is an mmap and a
+// page fault per 4 KB, which showed up in profiles of the teacher.
+float* col_buffer(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
 struct ConvShape {
   int64_t N, C, H, W, O, kh, kw, groups, Cg, Og, Ho, Wo;
   kernels::ConvGeom geom;  // per group
@@ -58,13 +66,13 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Tensor& b, const C
   } else {
 #pragma omp parallel
     {
-      std::vector<float> col(s.pointwise() ? 0 : K * P);
+      float* col = s.pointwise() ? nullptr : col_buffer(K * P);
 #pragma omp for schedule(static)
       for (int64_t n = 0; n < s.N; ++n)
         for (int64_t g = 0; g < s.groups; ++g) {
           const float* xg = X + (n * s.C + g * s.Cg) * HW;
-          if (!s.pointwise()) kernels::im2col(xg, s.geom, col.data());
-          CMatMap A(Wt + g * s.Og * K, s.Og, K), B(s.pointwise() ? xg : col.data(), K, P);
+          if (!s.pointwise()) kernels::im2col(xg, s.geom, col);
+          CMatMap A(Wt + g * s.Og * K, s.Og, K), B(s.pointwise() ? xg : col, K, P);
           MatMap(Y + (n * s.O + g * s.Og) * P, s.Og, P).noalias() = A * B;
         }
     }
@@ -105,11 +113,11 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
     }
   } else if (want_x || want_w) {
     const int nt = omp_get_max_threads();
-    std::vector<float> dw_part(want_w ? size_t(nt) * WN : 0, 0.f);
+    Tensor dw_part = want_w ? Tensor::zeros({nt, WN}) : Tensor();
 #pragma omp parallel num_threads(nt)
     {
-      std::vector<float> col(s.pointwise() ? 0 : K * P);
-      float* my_dw = want_w ? dw_part.data() + size_t(omp_get_thread_num()) * WN : nullptr;
+      float* col = s.pointwise() ? nullptr : col_buffer(K * P);
+      float* my_dw = want_w ? dw_part.f32() + size_t(omp_get_thread_num()) * WN : nullptr;
 #pragma omp for schedule(static)
       for (int64_t n = 0; n < s.N; ++n)
         for (int64_t g = 0; g < s.groups; ++g) {
@@ -117,8 +125,8 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
           CMatMap dY(DY + (n * s.O + g * s.Og) * P, s.Og, P);
           CMatMap Wg(Wt + g * s.Og * K, s.Og, K);
           if (want_w) {
-            if (!s.pointwise()) kernels::im2col(xg, s.geom, col.data());
-            CMatMap B(s.pointwise() ? xg : col.data(), K, P);
+            if (!s.pointwise()) kernels::im2col(xg, s.geom, col);
+            CMatMap B(s.pointwise() ? xg : col, K, P);
             MatMap(my_dw + g * s.Og * K, s.Og, K).noalias() += dY * B.transpose();
           }
           if (want_x) {
@@ -126,8 +134,8 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
             if (s.pointwise()) {
               MatMap(dxg, K, P).noalias() = Wg.transpose() * dY;
             } else {
-              MatMap(col.data(), K, P).noalias() = Wg.transpose() * dY;
-              kernels::col2im_add(col.data(), s.geom, dxg);
+              MatMap(col, K, P).noalias() = Wg.transpose() * dY;
+              kernels::col2im_add(col, s.geom, dxg);
             }
           }
         }
@@ -135,7 +143,7 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
     if (want_w) {
       float* DW = dw.f32();
       for (int t = 0; t < nt; ++t)
-        for (int64_t i = 0; i < WN; ++i) DW[i] += dw_part[size_t(t) * WN + i];
+        for (int64_t i = 0; i < WN; ++i) DW[i] += dw_part.f32()[size_t(t) * WN + i];
     }
   }
   if (want_b) {
