@@ -207,5 +207,5 @@ if __name__ == "__main__":
     from torch_ref import Teacher, Student
     op_cases(); optim_cases()
     step_case("student", Student(), 16)
-    step_case("teacher", Teacher(), 8)
+    step_case("teacher", Teacher(), 32)
     print("goldens written to", os.path.abspath(OUT))
