@@ -27,10 +27,12 @@ TrainConfig TrainConfig::from_json(const json& j, const std::string& file) {
   c.augment = d.str("augment", {"crop_flip", "none"}, "crop_flip");
   c.cutmix = d.number("cutmix", 0, 0, 100);
   c.mixup = d.number("mixup", 0, 0, 100);
+  c.shuffle = d.boolean("shuffle", true);
   d.done();
   ConfigReader r = top.object("recipe");
   c.epochs = r.integer("epochs", 30, 1, 100000);
   c.batch = r.integer("batch", 128, 1, 1 << 20);
+  c.max_steps = r.integer("max_steps", 0, 0, int64_t(1) << 40);
   c.seed = static_cast<uint64_t>(r.integer("seed", 0, 0, int64_t(1) << 53));
   c.label_smoothing = r.number("label_smoothing", 0, 0, 1);
   c.clip_grad_norm = r.number("clip_grad_norm", 0, 0, 1e9);
@@ -106,9 +108,9 @@ json TrainConfig::to_json() const {
   return {{"model", model},
           {"data",
            {{"dir", data_dir}, {"train_limit", train_limit}, {"test_limit", test_limit}, {"augment", augment},
-            {"cutmix", cutmix}, {"mixup", mixup}}},
+            {"cutmix", cutmix}, {"mixup", mixup}, {"shuffle", shuffle}}},
           {"recipe",
-           {{"epochs", epochs}, {"batch", batch}, {"seed", seed}, {"label_smoothing", label_smoothing},
+           {{"epochs", epochs}, {"batch", batch}, {"max_steps", max_steps}, {"seed", seed}, {"label_smoothing", label_smoothing},
             {"clip_grad_norm", clip_grad_norm}, {"optimizer", opt}, {"schedule", sch}}}};
 }
 

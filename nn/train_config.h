@@ -1,8 +1,8 @@
 // The training config (JSON) and its validation. A config file has three sections:
 //   {"model": {...see nn/builders.h...},
 //    "data":  {"dir": "/usr/share/datasets/fashion-mnist", "train_limit": 0, "test_limit": 0,
-//              "augment": "crop_flip" | "none", "cutmix": 0.0, "mixup": 0.0},
-//    "recipe": {"epochs": 30, "batch": 128, "seed": 0, "label_smoothing": 0.0, "clip_grad_norm": 0.0,
+//              "augment": "crop_flip" | "none", "cutmix": 0.0, "mixup": 0.0, "shuffle": true},
+//    "recipe": {"epochs": 30, "batch": 128, "max_steps": 0, "seed": 0, "label_smoothing": 0.0, "clip_grad_norm": 0.0,
 //               "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": true,
 //                             "weight_decay": 5e-4}               (or "adamw": lr, betas, eps, weight_decay)
 //               "schedule": {"type": "onecycle", "pct_start": 0.05, "div_factor": 25,

@@ -3,10 +3,12 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <cstdio>
 #include <fstream>
 
 #include "data/loader.h"
 #include "data/normalize.h"
+#include "nn/atomic_file.h"
 #include "nn/functional.h"
 #include "nn/model_io.h"
 
@@ -62,8 +64,86 @@ EvalResult evaluate(Model& m, const Dataset& d, int64_t batch) {
   return r;
 }
 
+namespace {
+
+constexpr const char* kCheckpointKind = "kd-checkpoint-1";
+
+std::string exact(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// Running sums of the epoch in progress, carried through mid-epoch checkpoints.
+struct EpochSums {
+  double loss_sum = 0;
+  int64_t correct = 0, seen = 0;
+};
+
+void save_checkpoint(const std::string& path, const Model& m, const Optimizer& opt, const TrainConfig& c,
+                     int64_t step, int64_t epochs_done, const EpochSums& e) {
+  TensorFile ck = model_to_file(m);
+  for (auto& [k, t] : opt.state()) ck.tensors["optim." + k] = t;
+  ck.metadata["kind"] = kCheckpointKind;
+  ck.metadata["epoch"] = std::to_string(epochs_done);
+  ck.metadata["step"] = std::to_string(step);
+  ck.metadata["epoch_loss_sum"] = exact(e.loss_sum);
+  ck.metadata["epoch_correct"] = std::to_string(e.correct);
+  ck.metadata["epoch_seen"] = std::to_string(e.seen);
+  ck.metadata["config"] = c.to_json().dump();
+  save_safetensors(path, ck);
+}
+
+const std::string& meta(const TensorFile& f, const std::string& key, const std::string& path) {
+  auto it = f.metadata.find(key);
+  KD_CHECK(it != f.metadata.end(), path, ": metadata has no '", key, "' (not a kd training checkpoint)");
+  return it->second;
+}
+
+int64_t meta_int(const TensorFile& f, const std::string& key, const std::string& path) {
+  const std::string& v = meta(f, key, path);
+  try {
+    size_t used = 0;
+    long long x = std::stoll(v, &used);
+    if (used == v.size() && x >= 0) return x;
+  } catch (const std::exception&) {
+  }
+  fail(path, ": metadata '", key, "' is '", v, "', expected a non-negative integer");
+}
+
+// Keeps the first `epochs` lines of the metrics log: lines written after the checkpoint that we
+// resume from describe work that is about to be redone.
+void truncate_metrics(const std::string& path, int64_t epochs) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line, kept;
+  for (int64_t i = 0; i < epochs && std::getline(in, line); ++i) kept += line + "\n";
+  in.close();
+  write_file_atomic(path, kept);
+}
+
+}  // namespace
+
+TrainConfig checkpoint_config(const std::string& out_dir) {
+  const std::string path = out_dir + "/checkpoint.safetensors";
+  KD_CHECK(std::filesystem::exists(path), path, ": not found, nothing to resume (train without --resume first)");
+  TensorFile f = load_safetensors(path);
+  KD_CHECK(meta(f, "kind", path) == kCheckpointKind, path, ": metadata 'kind' is '", meta(f, "kind", path),
+           "', expected '", kCheckpointKind, "'");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(meta(f, "config", path));
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": metadata 'config' is not valid JSON: ", e.what());
+  }
+  return TrainConfig::from_json(j, path + " (metadata 'config')");
+}
+
 TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, const Dataset& test_set,
-                  const std::string& out_dir, const TrainHooks& hooks) {
+                  const TrainOptions& opts) {
+  const std::string& out_dir = opts.out_dir;
+  const TrainHooks& hooks = opts.hooks;
+  KD_CHECK(!opts.resume || !out_dir.empty(), "train: resuming needs the output directory of the run");
   LoaderOptions lo;
   lo.batch_size = c.batch;
   lo.drop_last = true;
@@ -78,28 +158,55 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
   const int64_t total = c.epochs * per_epoch;
   auto opt = make_optimizer(c, m.params);
   auto sched = make_schedule(c, total);
-  Rng dropout_rng(c.seed, rng_stream::dropout);
+  const std::string ck_path = out_dir + "/checkpoint.safetensors";
+
+  TrainResult res;
+  int64_t step = 0;
+  EpochSums sums;
+  if (opts.resume) {
+    TensorFile f = load_safetensors(ck_path);
+    KD_CHECK(meta(f, "config", ck_path) == c.to_json().dump(), ck_path,
+             ": written by a different config; resume with the config recorded in it");
+    std::map<std::string, Tensor> model_state, optim_state;
+    for (auto& [k, t] : f.tensors) {
+      if (k.rfind("optim.", 0) == 0)
+        optim_state[k.substr(6)] = t;
+      else
+        model_state[k] = t;
+    }
+    m.load_state(model_state, ck_path);
+    opt->load_state(optim_state);
+    step = meta_int(f, "step", ck_path);
+    sums.correct = meta_int(f, "epoch_correct", ck_path);
+    sums.seen = meta_int(f, "epoch_seen", ck_path);
+    sums.loss_sum = std::strtod(meta(f, "epoch_loss_sum", ck_path).c_str(), nullptr);
+    KD_CHECK(step <= total, ck_path, ": step ", step, " is past the run's ", total, " steps");
+    truncate_metrics(out_dir + "/metrics.jsonl", step / per_epoch);
+  }
 
   std::ofstream log;
   if (!out_dir.empty()) {
     std::filesystem::create_directories(out_dir);
-    log.open(out_dir + "/metrics.jsonl", std::ios::app);
+    log.open(out_dir + "/metrics.jsonl", opts.resume ? std::ios::app : std::ios::trunc);
     KD_CHECK(log, "train: cannot write ", out_dir, "/metrics.jsonl");
   }
-  TrainResult res;
-  int64_t step = 0;
   const double t_start = now_s();
-  for (int64_t epoch = 0; epoch < c.epochs; ++epoch) {
+  const int64_t first_epoch = step / per_epoch;
+  for (int64_t epoch = first_epoch; epoch < c.epochs; ++epoch) {
     const double t_epoch = now_s();
-    loader.start_epoch(static_cast<int>(epoch));
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0, in_epoch = 0;
+    int64_t in_epoch = epoch == first_epoch ? step % per_epoch : 0;
+    if (in_epoch == 0) sums = {};
+    const int64_t seen_at_start = sums.seen;
+    loader.start_epoch(static_cast<int>(epoch), in_epoch);
     Batch b;
-    while (loader.next(b)) {
+    bool stopping = c.max_steps > 0 && step >= c.max_steps;
+    while (!stopping && loader.next(b)) {
       ScheduleValue sv = sched->at(step);
       opt->set_lr(sv.lr);
       if (sv.momentum) opt->set_momentum(*sv.momentum);
       m.zero_grad();
+      // Reseeded each step so that a resumed run draws the same dropout masks.
+      Rng dropout_rng(c.seed + uint64_t(step) * 0x9E3779B97F4A7C15ull, rng_stream::dropout);
       Var logits = m.forward(Var(b.x), true, &dropout_rng);
       Var loss = b.soft.defined() ? F::soft_cross_entropy(logits, b.soft)
                                   : F::cross_entropy(logits, b.y, float(c.label_smoothing));
@@ -111,22 +218,27 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
       opt->step();
       ++step, ++in_epoch;
       const int64_t n = b.x.size(0);
-      loss_sum += double(lv) * double(n);
-      correct += count_correct(logits.value(), b.y);
-      seen += n;
+      sums.loss_sum += double(lv) * double(n);
+      sums.correct += count_correct(logits.value(), b.y);
+      sums.seen += n;
+      stopping = c.max_steps > 0 && step >= c.max_steps;
       if (hooks.on_step) {
         const double el = now_s() - t_start;
         hooks.on_step({epoch, in_epoch, per_epoch, step, c.max_steps > 0 ? std::min(total, c.max_steps) : total,
-                       loss_sum / double(seen), 100.0 * double(correct) / double(seen), sv.lr,
-                       double(seen) / (now_s() - t_epoch), el});
+                       sums.loss_sum / double(sums.seen), 100.0 * double(sums.correct) / double(sums.seen), sv.lr,
+                       double(sums.seen - seen_at_start) / (now_s() - t_epoch), el});
       }
-      if (c.max_steps > 0 && step >= c.max_steps) break;
+      // Mid-epoch checkpoints; the last batch of an epoch is covered by the epoch's own.
+      if (!out_dir.empty() && opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0 && in_epoch < per_epoch &&
+          !stopping)
+        save_checkpoint(ck_path, m, *opt, c, step, epoch, sums);
     }
-    const bool stopping = c.max_steps > 0 && step >= c.max_steps;
     EvalResult ev = test_set.size() > 0 ? evaluate(m, test_set) : EvalResult{};
     const double secs = now_s() - t_epoch;
-    EpochInfo info{epoch + 1, seen ? loss_sum / double(seen) : 0, seen ? 100.0 * double(correct) / double(seen) : 0,
-                   ev.loss, ev.accuracy(), opt->lr(), secs, double(seen) / secs};
+    const int64_t seen = sums.seen;
+    EpochInfo info{epoch + 1, seen ? sums.loss_sum / double(seen) : 0,
+                   seen ? 100.0 * double(sums.correct) / double(seen) : 0, ev.loss, ev.accuracy(), opt->lr(), secs,
+                   double(seen - seen_at_start) / secs};
     res.epochs.push_back(info);
     res.final_test_accuracy = ev.accuracy();
     if (!out_dir.empty()) {
@@ -136,12 +248,8 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
                              {"lr", info.lr},             {"seconds", info.seconds},
                              {"images_per_s", info.images_per_s}};
       log << line.dump() << "\n" << std::flush;
-      TensorFile ck = model_to_file(m);
-      for (auto& [k, t] : opt->state()) ck.tensors["optim." + k] = t;
-      ck.metadata["epoch"] = std::to_string(epoch + 1);
-      ck.metadata["step"] = std::to_string(step);
-      ck.metadata["config"] = c.to_json().dump();
-      save_safetensors(out_dir + "/checkpoint.safetensors", ck);
+      // A run stopped early by max_steps records where it stopped; the epoch counts as done.
+      save_checkpoint(ck_path, m, *opt, c, step, epoch + 1, sums);
     }
     if (hooks.on_epoch) hooks.on_epoch(info);
     if (stopping) break;

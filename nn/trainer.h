@@ -44,9 +44,30 @@ struct TrainResult {
   std::vector<EpochInfo> epochs;
 };
 
+struct TrainOptions {
+  std::string out_dir;           // empty: write nothing
+  bool resume = false;           // continue from out_dir/checkpoint.safetensors
+  int64_t checkpoint_every = 0;  // > 0: also checkpoint every N optimizer steps inside an epoch
+  TrainHooks hooks;
+};
+
 // Trains m in place. out_dir (created if missing) receives metrics.jsonl, checkpoint.safetensors
-// (each epoch) and model.safetensors (at the end); empty out_dir writes nothing.
+// (each epoch, and every checkpoint_every steps) and model.safetensors (at the end).
+//
+// A checkpoint holds everything the rest of the run depends on: parameters and BN statistics,
+// optimizer state, the global step (the schedule is a pure function of it; the data order,
+// augmentation and mixing are pure functions of (seed, epoch, batch), see data/loader.h; dropout
+// draws from a stream reseeded from (seed, step)), the running sums of the unfinished epoch and
+// the resolved config. Resuming therefore continues bit-identically to an uninterrupted run with
+// the same thread count. Files are replaced atomically, so a crash leaves the previous one.
 TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, const Dataset& test_set,
-                  const std::string& out_dir, const TrainHooks& hooks = {});
+                  const TrainOptions& opts);
+inline TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, const Dataset& test_set,
+                         const std::string& out_dir, const TrainHooks& hooks = {}) {
+  return train(m, c, train_set, test_set, TrainOptions{out_dir, false, 0, hooks});
+}
+
+// The config recorded in out_dir's checkpoint (for `kd train --resume`); names the file in errors.
+TrainConfig checkpoint_config(const std::string& out_dir);
 
 }  // namespace kd

@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "core/threads.h"
 #include "nn/builders.h"
@@ -65,4 +66,47 @@ TEST_CASE("same seed and thread count give bit-identical weights") {
     REQUIRE(b.at(k).numel() == t.numel());
     CHECK(std::memcmp(t.f32(), b.at(k).f32(), t.numel() * 4) == 0);
   }
+}
+
+TEST_CASE("a run interrupted and resumed from its checkpoint ends bit-identical to an uninterrupted one") {
+  if (!have_data()) return;
+  TrainConfig c = small_config();
+  c.epochs = 2;
+  c.cutmix = 1.0;  // exercise the mixing stream too
+  Dataset tr = take_first(load_mnist_like(kFashionMnistDir, true), 1024);  // 16 steps per epoch
+  Dataset te = take_first(load_mnist_like(kFashionMnistDir, false), 200);
+  const std::string base = std::filesystem::temp_directory_path() / "kd_test_resume";
+  std::filesystem::remove_all(base);
+  auto fresh = [&] { return Model::create(build_model(c.model, "test"), c.seed); };
+  Model ref = fresh();
+  TrainResult rr = train(ref, c, tr, te, TrainOptions{base + "/ref", false, 5, {}});
+  // Crash (an exception from the step hook) after step `crash`; resume from what is on disk.
+  for (int64_t crash : {7, 17, 23}) {
+    INFO("crash after step ", crash);
+    const std::string dir = base + "/crash" + std::to_string(crash);
+    struct Crash {};
+    Model m = fresh();
+    TrainHooks h;
+    h.on_step = [&](const StepInfo& s) {
+      if (s.global_step == crash) throw Crash{};
+    };
+    CHECK_THROWS_AS(train(m, c, tr, te, TrainOptions{dir, false, 5, h}), Crash);
+    Model resumed = fresh();
+    TrainResult r2 = train(resumed, c, tr, te, TrainOptions{dir, true, 5, {}});
+    CHECK(r2.steps == rr.steps);
+    CHECK(r2.final_test_accuracy == rr.final_test_accuracy);
+    auto a = ref.state(), b = resumed.state();
+    for (auto& [k, t] : a) {
+      INFO(k);
+      REQUIRE(b.at(k).numel() == t.numel());
+      CHECK(std::memcmp(t.f32(), b.at(k).f32(), t.numel() * 4) == 0);
+    }
+    // The metrics log has one line per epoch, none repeated.
+    std::ifstream log(dir + "/metrics.jsonl");
+    std::string line;
+    int lines = 0;
+    while (std::getline(log, line)) ++lines;
+    CHECK(lines == 2);
+  }
+  std::filesystem::remove_all(base);
 }
