@@ -1,5 +1,7 @@
 #include "autograd/var.h"
 
+#include <atomic>
+#include <cmath>
 #include <cstring>
 #include <unordered_set>
 
@@ -7,6 +9,7 @@ namespace kd {
 
 struct Node {
   const char* op;
+  std::string layer;
   std::vector<Var> inputs;
   std::function<std::vector<Tensor>(const Tensor&)> backward_fn;
 };
@@ -18,6 +21,44 @@ struct VarImpl {
 };
 
 static thread_local bool g_grad_enabled = true;
+static thread_local const std::string* g_layer = nullptr;
+static std::atomic<bool> g_anomaly{false};
+
+LayerScope::LayerScope(const std::string& name) : prev_(g_layer) { g_layer = &name; }
+LayerScope::~LayerScope() { g_layer = prev_; }
+const std::string& current_layer() {
+  static const std::string none;
+  return g_layer ? *g_layer : none;
+}
+void set_anomaly_detection(bool on) { g_anomaly = on; }
+bool anomaly_detection() { return g_anomaly; }
+
+int64_t first_nonfinite(const Tensor& t) {
+  Tensor c = t.contiguous();
+  const float* p = c.f32();
+  const int64_t n = c.numel();
+  // x * 0 is 0 for finite x and NaN for NaN/Inf: one branch-free pass, then a search only on failure.
+  float acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += p[i] * 0.0f;
+  if (acc == 0) return -1;
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i])) return i;
+  return -1;
+}
+
+namespace {
+std::string where(const char* op, const std::string& layer) {
+  return std::string("op ") + op + (layer.empty() ? std::string() : " in layer '" + layer + "'");
+}
+void check_finite(const Tensor& t, const char* what, const char* op, const std::string& layer) {
+  if (t.dtype() != DType::f32) return;
+  const int64_t i = first_nonfinite(t);
+  if (i >= 0)
+    fail("anomaly: ", what, " of ", where(op, layer), " is non-finite (", t.contiguous().f32()[i], " at element ", i,
+         " of ", shape_str(t.shape()), ")");
+}
+}  // namespace
 bool grad_enabled() { return g_grad_enabled; }
 NoGrad::NoGrad() : prev_(g_grad_enabled) { g_grad_enabled = false; }
 NoGrad::~NoGrad() { g_grad_enabled = prev_; }
@@ -52,13 +93,14 @@ void accumulate(Tensor& dst, const Tensor& src) {
 
 Var make_result(const char* op, Tensor value, const std::vector<Var>& inputs,
                 std::function<std::vector<Tensor>(const Tensor&)> backward_fn) {
+  if (g_anomaly) check_finite(value, "the forward output", op, current_layer());
   Var out(std::move(value), false);
   if (!g_grad_enabled) return out;
   bool any = false;
   for (const Var& v : inputs) any = any || v.requires_grad();
   if (!any) return out;
   out.p_->requires_grad = true;
-  out.p_->node = std::make_shared<Node>(Node{op, inputs, std::move(backward_fn)});
+  out.p_->node = std::make_shared<Node>(Node{op, current_layer(), inputs, std::move(backward_fn)});
   return out;
 }
 
@@ -103,6 +145,11 @@ void Var::backward(const Tensor& seed) const {
     std::vector<Tensor> gin = node->backward_fn(g);
     KD_CHECK(gin.size() == node->inputs.size(), "autograd: op ", node->op, " returned ", gin.size(),
              " gradients for ", node->inputs.size(), " inputs");
+    if (g_anomaly) {
+      check_finite(g, "the incoming gradient", node->op, node->layer);
+      for (size_t k = 0; k < gin.size(); ++k)
+        if (gin[k].defined()) check_finite(gin[k], "the gradient it passes back (backward pass)", node->op, node->layer);
+    }
     for (size_t k = 0; k < gin.size(); ++k) {
       VarImpl* in = node->inputs[k].impl();
       if (!in->requires_grad || !gin[k].defined()) continue;

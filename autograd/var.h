@@ -64,6 +64,29 @@ class NoGrad {
 };
 bool grad_enabled();
 
+// Names the layer (graph node) whose ops run while it is alive; Model::forward opens one per
+// node. Recorded in every autograd node so that errors can say where a value came from.
+class LayerScope {
+ public:
+  explicit LayerScope(const std::string& name);
+  ~LayerScope();
+  LayerScope(const LayerScope&) = delete;
+  LayerScope& operator=(const LayerScope&) = delete;
+
+ private:
+  const std::string* prev_;
+};
+const std::string& current_layer();  // "" outside any LayerScope
+
+// Anomaly detection (kd train --detect-anomaly): every op's forward output and every gradient
+// its backward returns is checked for NaN/Inf, and the first non-finite one throws kd::Error
+// naming the op, the layer and the pass. Costs one extra read of each tensor; off by default.
+void set_anomaly_detection(bool on);
+bool anomaly_detection();
+
+// Index of the first NaN or Inf in t (f32), or -1 if every element is finite.
+int64_t first_nonfinite(const Tensor& t);
+
 // dst += src (same shape, f32, dst contiguous). Used for gradient accumulation.
 void accumulate(Tensor& dst, const Tensor& src);
 

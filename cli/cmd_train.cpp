@@ -25,7 +25,7 @@ int run_training(Model& m, const TrainConfig& c, const std::string& out, bool re
   std::fflush(stdout);
   Progress p;
   TrainOptions o{out, resume, every,
-                 {[&](const StepInfo& s) { p.step(s); }, [&](const EpochInfo& e) { p.epoch(e); }}};
+                 {{}, [&](const StepInfo& s) { p.step(s); }, [&](const EpochInfo& e) { p.epoch(e); }}};
   TrainResult r = train(m, c, train_set, test_set, o);
   std::printf("test accuracy: %.2f%% after %lld steps; model saved to %s/model.safetensors\n", r.final_test_accuracy,
               (long long)r.steps, out.c_str());
@@ -45,6 +45,8 @@ int cmd_train(int argc, char** argv) {
          {{"--config", "FILE", "training config (required unless --resume)"},
           {"--resume", "DIR", "continue the run whose output directory is DIR"},
           {"--checkpoint-every", "N", "also checkpoint every N steps (default: at each epoch's end)"},
+          {"--detect-anomaly", "", "check every op's output and gradient for NaN/Inf; name the first (slower)"},
+          {"--skip-nonfinite", "", "skip (and count) steps with a NaN/Inf loss or gradient instead of stopping"},
           {"--epochs", "N", "override recipe.epochs"},
           {"--batch", "N", "override recipe.batch"},
           {"--lr", "X", "override the optimizer's (maximum) learning rate"},
@@ -61,9 +63,10 @@ int cmd_train(int argc, char** argv) {
   auto cfg_path = a.str("--config");
   auto resume = a.str("--resume");
   const int64_t every = a.integer("--checkpoint-every", 1, int64_t(1) << 40).value_or(0);
+  if (a.has("--detect-anomaly")) set_anomaly_detection(true);
   if (resume) {
     for (const char* f : {"--config", "--epochs", "--batch", "--lr", "--seed", "--data", "--train-limit", "--init",
-                          "--steps", "--no-shuffle", "--augment", "--out"})
+                          "--steps", "--no-shuffle", "--augment", "--out", "--skip-nonfinite"})
       KD_CHECK(!a.has(f), "kd train: ", f, " cannot be combined with --resume (the run's config is in its checkpoint)");
     apply_threads(a);
     TrainConfig c = checkpoint_config(*resume);
@@ -80,6 +83,7 @@ int cmd_train(int argc, char** argv) {
   if (auto v = a.integer("--train-limit", 1, int64_t(1) << 40)) c.train_limit = *v;
   if (auto v = a.integer("--steps", 1, int64_t(1) << 40)) c.max_steps = *v;
   if (a.has("--no-shuffle")) c.shuffle = false;
+  if (a.has("--skip-nonfinite")) c.on_nonfinite = "skip";
   if (auto v = a.str("--augment")) {
     KD_CHECK(*v == "none" || *v == "crop_flip", "kd train: --augment '", *v, "', allowed: crop_flip, none");
     c.augment = *v;

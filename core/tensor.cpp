@@ -1,3 +1,4 @@
+#include <unistd.h>
 #include "core/tensor.h"
 
 #include <cstdlib>
@@ -106,6 +107,13 @@ Tensor Tensor::empty(const Shape& shape, DType dt) {
   constexpr int64_t kMaxBytes = int64_t(1) << 40;
   KD_CHECK(n <= kMaxBytes / static_cast<int64_t>(dtype_size(dt)), "tensor: shape ", shape_str(shape),
            " needs more than 1 TiB");
+  // Linux overcommits: an allocation larger than the machine would "succeed" and the process be
+  // killed later while touching it. Refuse what cannot fit in physical memory, with the shape.
+  static const double phys = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE));
+  const double need = double(n) * double(dtype_size(dt));
+  KD_CHECK(phys <= 0 || need <= phys, "out of memory: a tensor of shape ", shape_str(shape), " needs ",
+           need / double(1 << 30), " GiB and this machine has ", phys / double(1 << 30),
+           " GiB (try a smaller batch)");
   Tensor t;
   t.storage_ = std::make_shared<Storage>(static_cast<size_t>(n) * dtype_size(dt));
   t.dtype_ = dt;

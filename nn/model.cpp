@@ -46,6 +46,7 @@ Var Model::forward(const Var& x, bool training, Rng* dropout_rng, std::map<std::
     return it == params.end() ? Var() : it->second;
   };
   for (const Node& n : graph.nodes) {
+    LayerScope scope(n.name);
     const Var& a = v.at(n.inputs[0]);
     const auto& at = n.attrs;
     Var y;

@@ -36,6 +36,7 @@ TrainConfig TrainConfig::from_json(const json& j, const std::string& file) {
   c.seed = static_cast<uint64_t>(r.integer("seed", 0, 0, int64_t(1) << 53));
   c.label_smoothing = r.number("label_smoothing", 0, 0, 1);
   c.clip_grad_norm = r.number("clip_grad_norm", 0, 0, 1e9);
+  c.on_nonfinite = r.str("on_nonfinite", {"stop", "skip"}, "stop");
   ConfigReader o = r.object("optimizer");
   c.optimizer = o.str("type", {"sgd", "adamw"}, "sgd");
   if (c.optimizer == "sgd") {
@@ -111,7 +112,7 @@ json TrainConfig::to_json() const {
             {"cutmix", cutmix}, {"mixup", mixup}, {"shuffle", shuffle}}},
           {"recipe",
            {{"epochs", epochs}, {"batch", batch}, {"max_steps", max_steps}, {"seed", seed}, {"label_smoothing", label_smoothing},
-            {"clip_grad_norm", clip_grad_norm}, {"optimizer", opt}, {"schedule", sch}}}};
+            {"clip_grad_norm", clip_grad_norm}, {"on_nonfinite", on_nonfinite}, {"optimizer", opt}, {"schedule", sch}}}};
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, const std::map<std::string, Var>& params) {

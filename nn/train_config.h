@@ -3,6 +3,7 @@
 //    "data":  {"dir": "/usr/share/datasets/fashion-mnist", "train_limit": 0, "test_limit": 0,
 //              "augment": "crop_flip" | "none", "cutmix": 0.0, "mixup": 0.0, "shuffle": true},
 //    "recipe": {"epochs": 30, "batch": 128, "max_steps": 0, "seed": 0, "label_smoothing": 0.0, "clip_grad_norm": 0.0,
+//               "on_nonfinite": "stop" | "skip"   (a NaN/Inf loss or gradient ends the run, or skips the step),
 //               "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": true,
 //                             "weight_decay": 5e-4}               (or "adamw": lr, betas, eps, weight_decay)
 //               "schedule": {"type": "onecycle", "pct_start": 0.05, "div_factor": 25,
@@ -32,6 +33,7 @@ struct TrainConfig {
   int64_t epochs = 30, batch = 128, max_steps = 0;  // max_steps > 0 stops early (auditing)
   uint64_t seed = 0;
   double label_smoothing = 0, clip_grad_norm = 0;
+  std::string on_nonfinite = "stop";
   std::string optimizer = "sgd";
   SgdOptions sgd{.lr = 0.1, .momentum = 0.9, .dampening = 0, .weight_decay = 5e-4, .nesterov = true};
   AdamWOptions adamw;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "data/loader.h"
@@ -81,9 +82,15 @@ struct EpochSums {
 };
 
 void save_checkpoint(const std::string& path, const Model& m, const Optimizer& opt, const TrainConfig& c,
-                     int64_t step, int64_t epochs_done, const EpochSums& e) {
+                     int64_t step, int64_t epochs_done, const EpochSums& e, int64_t skipped) {
   TensorFile ck = model_to_file(m);
   for (auto& [k, t] : opt.state()) ck.tensors["optim." + k] = t;
+  // A checkpoint is what a resumed run trusts: never replace a good one with non-finite values.
+  for (auto& [k, t] : ck.tensors)
+    if (t.dtype() == DType::f32 && first_nonfinite(t) >= 0)
+      fail("train: '", k, "' holds NaN/Inf at step ", step, "; not writing ", path,
+           " (the previous checkpoint is kept)");
+  ck.metadata["skipped_steps"] = std::to_string(skipped);
   ck.metadata["kind"] = kCheckpointKind;
   ck.metadata["epoch"] = std::to_string(epochs_done);
   ck.metadata["step"] = std::to_string(step);
@@ -159,6 +166,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
   auto opt = make_optimizer(c, m.params);
   auto sched = make_schedule(c, total);
   const std::string ck_path = out_dir + "/checkpoint.safetensors";
+  const bool skip_bad = c.on_nonfinite == "skip";
 
   TrainResult res;
   int64_t step = 0;
@@ -180,6 +188,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
     sums.correct = meta_int(f, "epoch_correct", ck_path);
     sums.seen = meta_int(f, "epoch_seen", ck_path);
     sums.loss_sum = std::strtod(meta(f, "epoch_loss_sum", ck_path).c_str(), nullptr);
+    res.skipped_steps = meta_int(f, "skipped_steps", ck_path);
     KD_CHECK(step <= total, ck_path, ": step ", step, " is past the run's ", total, " steps");
     truncate_metrics(out_dir + "/metrics.jsonl", step / per_epoch);
   }
@@ -205,15 +214,41 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
       opt->set_lr(sv.lr);
       if (sv.momentum) opt->set_momentum(*sv.momentum);
       m.zero_grad();
+      if (hooks.on_batch) hooks.on_batch(b);
+      // In skip mode a bad batch must not leave NaN in the BN running statistics either.
+      std::map<std::string, Tensor> saved_buffers;
+      if (skip_bad)
+        for (auto& [k, t] : m.buffers) saved_buffers[k] = t.clone();
       // Reseeded each step so that a resumed run draws the same dropout masks.
       Rng dropout_rng(c.seed + uint64_t(step) * 0x9E3779B97F4A7C15ull, rng_stream::dropout);
       Var logits = m.forward(Var(b.x), true, &dropout_rng);
       Var loss = b.soft.defined() ? F::soft_cross_entropy(logits, b.soft)
                                   : F::cross_entropy(logits, b.y, float(c.label_smoothing));
       const float lv = loss.value().f32()[0];
-      KD_CHECK(std::isfinite(lv), "train: loss is ", lv, " at epoch ", epoch + 1, " step ", in_epoch + 1,
-               " (lower the learning rate or enable clip_grad_norm)");
-      loss.backward();
+      std::string bad;  // what went non-finite, if anything
+      if (!std::isfinite(lv)) {
+        bad = "the loss is " + std::to_string(lv);
+      } else {
+        loss.backward();
+        for (auto& [k, p] : m.params)
+          if (p.grad().defined() && first_nonfinite(p.grad()) >= 0) {
+            bad = "the gradient of '" + k + "' has NaN/Inf";
+            break;
+          }
+      }
+      if (!bad.empty()) {
+        const std::string at = " at epoch " + std::to_string(epoch + 1) + " step " + std::to_string(in_epoch + 1);
+        KD_CHECK(skip_bad, "train: ", bad, at,
+                 "; rerun with --detect-anomaly to name the op and layer where it first appeared, lower the "
+                 "learning rate, set recipe.clip_grad_norm, or set recipe.on_nonfinite to \"skip\"");
+        for (auto& [k, t] : saved_buffers) std::memcpy(m.buffers.at(k).f32(), t.f32(), t.numel() * sizeof(float));
+        ++res.skipped_steps;
+        std::fprintf(stderr, "warning: skipped step%s: %s (%lld skipped so far)\n", at.c_str(), bad.c_str(),
+                     (long long)res.skipped_steps);
+        ++step, ++in_epoch;
+        stopping = c.max_steps > 0 && step >= c.max_steps;
+        continue;
+      }
       if (c.clip_grad_norm > 0) clip_grad_norm(m.params, c.clip_grad_norm);
       opt->step();
       ++step, ++in_epoch;
@@ -231,7 +266,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
       // Mid-epoch checkpoints; the last batch of an epoch is covered by the epoch's own.
       if (!out_dir.empty() && opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0 && in_epoch < per_epoch &&
           !stopping)
-        save_checkpoint(ck_path, m, *opt, c, step, epoch, sums);
+        save_checkpoint(ck_path, m, *opt, c, step, epoch, sums, res.skipped_steps);
     }
     EvalResult ev = test_set.size() > 0 ? evaluate(m, test_set) : EvalResult{};
     const double secs = now_s() - t_epoch;
@@ -246,10 +281,10 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
                              {"train_loss", info.train_loss}, {"train_accuracy", info.train_accuracy},
                              {"test_loss", info.test_loss},   {"test_accuracy", info.test_accuracy},
                              {"lr", info.lr},             {"seconds", info.seconds},
-                             {"images_per_s", info.images_per_s}};
+                             {"images_per_s", info.images_per_s}, {"skipped_steps", res.skipped_steps}};
       log << line.dump() << "\n" << std::flush;
       // A run stopped early by max_steps records where it stopped; the epoch counts as done.
-      save_checkpoint(ck_path, m, *opt, c, step, epoch + 1, sums);
+      save_checkpoint(ck_path, m, *opt, c, step, epoch + 1, sums, res.skipped_steps);
     }
     if (hooks.on_epoch) hooks.on_epoch(info);
     if (stopping) break;

@@ -33,13 +33,16 @@ struct EpochInfo {
   double train_loss, train_accuracy, test_loss, test_accuracy, lr, seconds, images_per_s;
 };
 
+struct Batch;
 struct TrainHooks {
+  std::function<void(Batch&)> on_batch;            // before the forward pass (fault injection in tests)
   std::function<void(const StepInfo&)> on_step;    // after every optimizer step
   std::function<void(const EpochInfo&)> on_epoch;  // after each epoch's evaluation
 };
 
 struct TrainResult {
   int64_t steps = 0;
+  int64_t skipped_steps = 0;  // steps skipped for a non-finite loss or gradient (on_nonfinite = skip)
   double final_test_accuracy = 0;
   std::vector<EpochInfo> epochs;
 };

@@ -1,12 +1,18 @@
 // A short training on a slice of Fashion-MNIST must clearly learn, and be reproducible.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+
+#include "data/loader.h"
+#include "nn/safetensors.h"
 
 #include "core/threads.h"
 #include "nn/builders.h"
+#include "nn/functional.h"
 #include "nn/model_io.h"
 #include "nn/trainer.h"
 
@@ -109,4 +115,74 @@ TEST_CASE("a run interrupted and resumed from its checkpoint ends bit-identical 
     CHECK(lines == 2);
   }
   std::filesystem::remove_all(base);
+}
+
+TEST_CASE("a NaN in a batch: stop names the step, anomaly mode names the op and layer, skip mode skips it") {
+  if (!have_data()) return;
+  TrainConfig c = small_config();
+  c.epochs = 1;
+  c.max_steps = 6;
+  Dataset tr = take_first(load_mnist_like(kFashionMnistDir, true), 1024);
+  Dataset none;
+  int calls = 0;
+  TrainHooks poison;
+  poison.on_batch = [&](Batch& b) {
+    if (++calls == 3) b.x.f32()[5] = std::numeric_limits<float>::quiet_NaN();
+  };
+  // relu and relu6 propagate NaN as PyTorch does (max(v, 0) would hide it).
+  Tensor nan = Tensor::full({2}, std::numeric_limits<float>::quiet_NaN());
+  CHECK(std::isnan(F::relu(Var(nan)).value().f32()[0]));
+  CHECK(std::isnan(F::relu6(Var(nan)).value().f32()[1]));
+  const std::string dir = std::filesystem::temp_directory_path() / "kd_test_nan";
+  std::filesystem::remove_all(dir);
+  {
+    Model m = Model::create(build_model(c.model, "test"), c.seed);
+    calls = 0;
+    CHECK_THROWS_WITH(train(m, c, tr, none, TrainOptions{dir, false, 0, poison}),
+                      doctest::Contains("the loss is nan at epoch 1 step 3"));
+  }
+  {
+    Model m = Model::create(build_model(c.model, "test"), c.seed);
+    calls = 0;
+    set_anomaly_detection(true);
+    CHECK_THROWS_WITH(train(m, c, tr, none, TrainOptions{"", false, 0, poison}),
+                      doctest::Contains("the forward output of op conv2d in layer 'features.0' is non-finite"));
+    set_anomaly_detection(false);
+  }
+  {
+    TrainConfig cs = c;
+    cs.on_nonfinite = "skip";
+    Model m = Model::create(build_model(cs.model, "test"), cs.seed);
+    calls = 0;
+    TrainResult r = train(m, cs, tr, none, TrainOptions{dir, false, 0, poison});
+    CHECK(r.steps == 6);
+    CHECK(r.skipped_steps == 1);
+    for (auto& [k, t] : m.state()) {
+      INFO(k);
+      CHECK(first_nonfinite(t) == -1);
+    }
+    CHECK(load_safetensors(dir + "/checkpoint.safetensors").metadata.at("skipped_steps") == "1");
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint with NaN weights is never written; the previous one stays readable") {
+  if (!have_data()) return;
+  TrainConfig c = small_config();
+  c.epochs = 2;
+  Dataset tr = take_first(load_mnist_like(kFashionMnistDir, true), 256);  // 4 steps per epoch
+  Dataset none;
+  const std::string dir = std::filesystem::temp_directory_path() / "kd_test_nan_ck";
+  std::filesystem::remove_all(dir);
+  Model m = Model::create(build_model(c.model, "test"), c.seed);
+  TrainHooks h;
+  // After epoch 1's checkpoint, poison a BN running mean (no gradient sees it, so only the
+  // checkpoint guard can catch it).
+  h.on_step = [&](const StepInfo& s) {
+    if (s.global_step == 6) m.buffers.begin()->second.f32()[0] = std::numeric_limits<float>::infinity();
+  };
+  CHECK_THROWS_WITH(train(m, c, tr, none, TrainOptions{dir, false, 0, h}), doctest::Contains("holds NaN/Inf"));
+  TensorFile f = load_safetensors(dir + "/checkpoint.safetensors");
+  CHECK(f.metadata.at("step") == "4");
+  std::filesystem::remove_all(dir);
 }

@@ -29,13 +29,15 @@ Var pointwise(const char* op, const Var& x, Fwd fwd, Mask mask, bool save_output
 }  // namespace
 
 // Gradient 0 at x == 0 (PyTorch's convention); y > 0 <=> x > 0 so the output can be saved.
+// NaN passes through (as in PyTorch): `v < 0 ? 0 : v`, not max(v, 0), which would turn a NaN
+// into 0 and hide a diverging run from the non-finite guard.
 Var relu(const Var& x) {
-  return pointwise("relu", x, [](float v) { return v > 0.f ? v : 0.f; }, [](float y) { return y > 0.f; }, true);
+  return pointwise("relu", x, [](float v) { return v < 0.f ? 0.f : v; }, [](float y) { return y > 0.f; }, true);
 }
 
 // Gradient only strictly inside (0, 6), as PyTorch's hardtanh backward.
 Var relu6(const Var& x) {
-  return pointwise("relu6", x, [](float v) { return std::min(std::max(v, 0.f), 6.f); },
+  return pointwise("relu6", x, [](float v) { return v < 0.f ? 0.f : (v > 6.f ? 6.f : v); },
                    [](float v) { return v > 0.f && v < 6.f; }, false);
 }
 
