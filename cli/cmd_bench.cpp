@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/memory.h"
 #include "core/threads.h"
 #include "nn/builders.h"
 #include "nn/functional.h"
@@ -19,6 +20,8 @@ double now_s() {
   using namespace std::chrono;
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
+double mib(int64_t bytes) { return double(bytes) / double(1 << 20); }
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
@@ -60,6 +63,7 @@ int bench_train(int argc, char** argv) {
     loss.backward();
     opt->step();
   };
+  const int64_t rss_start = current_rss_bytes();
   for (int i = 0; i < 3; ++i) step();
   std::vector<double> ips;
   for (int64_t r = 0; r < reps; ++r) {
@@ -70,11 +74,15 @@ int bench_train(int argc, char** argv) {
   const double med = median(ips);
   if (a.has("--json"))
     std::printf("%s\n", nlohmann::json{{"bench", "train"}, {"config", *a.str("--config")}, {"batch", batch},
-                                       {"threads", num_threads()}, {"images_per_s", med}, {"runs", ips}}.dump().c_str());
+                                       {"threads", num_threads()}, {"images_per_s", med}, {"runs", ips},
+                                       {"peak_rss_mib", mib(peak_rss_bytes())},
+                                       {"rss_before_mib", mib(rss_start)}}.dump().c_str());
   else
-    std::printf("train %s: batch %lld, %d threads: %.1f img/s (median of %lld runs of %lld steps; min %.1f, max %.1f)\n",
+    std::printf("train %s: batch %lld, %d threads: %.1f img/s (median of %lld runs of %lld steps; min %.1f, max %.1f)\n"
+                "memory: peak resident %.1f MiB (%.1f MiB before the first step)\n",
                 a.str("--config")->c_str(), (long long)batch, num_threads(), med, (long long)reps, (long long)steps,
-                *std::min_element(ips.begin(), ips.end()), *std::max_element(ips.begin(), ips.end()));
+                *std::min_element(ips.begin(), ips.end()), *std::max_element(ips.begin(), ips.end()),
+                mib(peak_rss_bytes()), mib(rss_start));
   return 0;
 }
 
@@ -94,6 +102,7 @@ int bench_latency(int argc, char** argv) {
   const int64_t batch = a.integer("--batch", 1, 1 << 16).value_or(1), reps = a.integer("--reps", 1, 100000).value_or(200);
   Var x(random_images(batch, m.graph.input_shape, 2));
   NoGrad ng;
+  const int64_t rss_start = current_rss_bytes();
   for (int i = 0; i < 20; ++i) m.forward(x, false);
   std::vector<double> ms;
   for (int64_t r = 0; r < reps; ++r) {
@@ -105,10 +114,14 @@ int bench_latency(int argc, char** argv) {
   const std::string what = a.str("--model").value_or(a.str_or("--config", ""));
   if (a.has("--json"))
     std::printf("%s\n", nlohmann::json{{"bench", "latency"}, {"model", what}, {"batch", batch},
-                                       {"threads", num_threads()}, {"median_ms", med}}.dump().c_str());
+                                       {"threads", num_threads()}, {"median_ms", med},
+                                       {"peak_rss_mib", mib(peak_rss_bytes())},
+                                       {"rss_before_mib", mib(rss_start)}}.dump().c_str());
   else
-    std::printf("latency %s: batch %lld, %d threads: %.3f ms median of %lld (%.1f img/s)\n", what.c_str(),
-                (long long)batch, num_threads(), med, (long long)reps, 1e3 * double(batch) / med);
+    std::printf("latency %s: batch %lld, %d threads: %.3f ms median of %lld (%.1f img/s)\n"
+                "memory: peak resident %.1f MiB (%.1f MiB before the first pass)\n",
+                what.c_str(), (long long)batch, num_threads(), med, (long long)reps, 1e3 * double(batch) / med,
+                mib(peak_rss_bytes()), mib(rss_start));
   return 0;
 }
 
