@@ -1,5 +1,6 @@
-#include <unistd.h>
 #include "core/tensor.h"
+
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -50,7 +51,8 @@ constexpr size_t kCacheLimit = size_t(4) << 30;
 struct BlockCache {
   std::mutex mu;
   std::unordered_map<size_t, std::vector<void*>> free_blocks;
-  size_t cached = 0;
+  size_t cached = 0;  // bytes held in free_blocks
+  size_t live = 0;    // bytes handed out to live Storage
 };
 // Never destroyed: tensors held in other statics may be freed during exit, after any
 // destructor of the cache would have run. The blocks stay reachable, so leak checkers are quiet.
@@ -60,6 +62,20 @@ BlockCache& cache() {
 }
 size_t round_block(size_t n) { return n <= 4096 ? (n + 63) / 64 * 64 : (n + 4095) / 4096 * 4096; }
 }  // namespace
+
+static double memory_limit_bytes() {
+  static const double limit = [] {
+    double phys = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE));
+    if (const char* e = std::getenv("KD_MEMORY_LIMIT_MB")) {
+      char* end = nullptr;
+      const double mb = std::strtod(e, &end);
+      if (end != e && *end == 0 && mb > 0) return mb * double(1 << 20);
+      fail("KD_MEMORY_LIMIT_MB='", e, "': expected a positive number of MiB");
+    }
+    return phys > 0 ? phys : 1e300;
+  }();
+  return limit;
+}
 
 Storage::Storage(size_t n) : bytes(n) {
   const size_t rounded = round_block(n ? n : 1);
@@ -71,18 +87,36 @@ Storage::Storage(size_t n) : bytes(n) {
       data = it->second.back();
       it->second.pop_back();
       c.cached -= rounded;
+      c.live += rounded;
       return;
     }
+    // Linux overcommits: memory beyond the machine would be "allocated" and the process killed
+    // later while touching it. Count what tensors hold and refuse past the limit (physical memory,
+    // or KD_MEMORY_LIMIT_MB), after giving the cached free blocks back.
+    if (double(c.live + c.cached + rounded) > memory_limit_bytes()) {
+      for (auto& [sz, v] : c.free_blocks)
+        for (void* p : v) std::free(p);
+      c.free_blocks.clear();
+      c.cached = 0;
+    }
+    if (double(c.live + rounded) > memory_limit_bytes())
+      throw OutOfMemory(rounded, c.live, memory_limit_bytes());
+    c.live += rounded;
   }
   // 64-byte alignment: one cache line, and the widest vector (AVX-512) loads aligned.
   data = std::aligned_alloc(64, rounded);
-  if (!data) fail("tensor: out of memory allocating ", n, " bytes");
+  if (!data) {
+    std::lock_guard<std::mutex> lock(cache().mu);
+    cache().live -= rounded;
+    throw OutOfMemory(rounded, cache().live, memory_limit_bytes());
+  }
 }
 
 Storage::~Storage() {
   const size_t rounded = round_block(bytes ? bytes : 1);
   BlockCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
+  c.live -= rounded;
   if (c.cached + rounded <= kCacheLimit) {
     c.free_blocks[rounded].push_back(data);
     c.cached += rounded;
@@ -107,15 +141,16 @@ Tensor Tensor::empty(const Shape& shape, DType dt) {
   constexpr int64_t kMaxBytes = int64_t(1) << 40;
   KD_CHECK(n <= kMaxBytes / static_cast<int64_t>(dtype_size(dt)), "tensor: shape ", shape_str(shape),
            " needs more than 1 TiB");
-  // Linux overcommits: an allocation larger than the machine would "succeed" and the process be
-  // killed later while touching it. Refuse what cannot fit in physical memory, with the shape.
-  static const double phys = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE));
-  const double need = double(n) * double(dtype_size(dt));
-  KD_CHECK(phys <= 0 || need <= phys, "out of memory: a tensor of shape ", shape_str(shape), " needs ",
-           need / double(1 << 30), " GiB and this machine has ", phys / double(1 << 30),
-           " GiB (try a smaller batch)");
+
   Tensor t;
-  t.storage_ = std::make_shared<Storage>(static_cast<size_t>(n) * dtype_size(dt));
+  try {
+    t.storage_ = std::make_shared<Storage>(static_cast<size_t>(n) * dtype_size(dt));
+  } catch (const OutOfMemory& e) {
+    const double gib = double(1 << 30);
+    fail("out of memory: a tensor of shape ", shape_str(shape), " needs ", double(e.bytes) / gib, " GiB with ",
+         double(e.in_use) / gib, " GiB already held by tensors; the limit is ", e.limit / gib,
+         " GiB (physical memory, or KD_MEMORY_LIMIT_MB). Try a smaller batch.");
+  }
   t.dtype_ = dt;
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);

@@ -30,6 +30,13 @@ using Shape = std::vector<int64_t>;
 int64_t shape_numel(const Shape& s);  // throws on negative dims or int64 overflow
 
 // Owns one aligned allocation. Shared (via shared_ptr) between a tensor and all its views.
+// Thrown by Storage when an allocation would pass the memory limit; Tensor::empty turns it into
+// a kd::Error naming the shape.
+struct OutOfMemory {
+  size_t bytes, in_use;
+  double limit;
+};
+
 struct Storage {
   explicit Storage(size_t bytes);
   ~Storage();

@@ -32,6 +32,8 @@ expect 1 "dataset-fashion-mnist" -- train --config configs/student.json --data "
 printf 'garbage' >"$tmp/bad.safetensors"
 expect 1 "bad.safetensors" -- eval --model "$tmp/bad.safetensors"
 expect 1 "--model FILE is required" -- eval
+KD_MEMORY_LIMIT_MB=64 expect 1 "out of memory: a tensor of shape [512,32,28,28]" -- bench train --config configs/teacher.json --batch 512 --steps 1 --reps 1
+KD_MEMORY_LIMIT_MB=lots expect 1 "KD_MEMORY_LIMIT_MB='lots': expected a positive number" -- bench latency --config configs/student.json --reps 1
 # A tiny real run: 2 steps, writes a model that info and eval then read.
 expect 0 "test accuracy" -- train --config configs/student.json --steps 2 --train-limit 512 --batch 64 --out "$tmp/run"
 [ -s "$tmp/run/metrics.jsonl" ] && [ -s "$tmp/run/checkpoint.safetensors" ] || { echo "FAIL: no metrics/checkpoint"; fails=$((fails+1)); }
