@@ -17,7 +17,8 @@ static std::string hms(double s) {
 Progress::Progress() : tty_(isatty(STDERR_FILENO)) {}
 
 void Progress::step(const StepInfo& s) {
-  const double eta = s.global_step > 0 ? s.elapsed_s / double(s.global_step) * double(s.total_steps - s.global_step) : 0;
+  const int64_t done = s.global_step - s.start_step;  // steps this process has timed
+  const double eta = done > 0 ? s.elapsed_s / double(done) * double(s.total_steps - s.global_step) : 0;
   if (tty_) {
     const int width = 24, filled = int(width * double(s.step_in_epoch) / double(s.steps_per_epoch));
     std::string bar(filled, '#');

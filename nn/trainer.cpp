@@ -173,7 +173,9 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
   EpochSums sums;
   if (opts.resume) {
     TensorFile f = load_safetensors(ck_path);
-    KD_CHECK(meta(f, "config", ck_path) == c.to_json().dump(), ck_path,
+    // Compared after a round trip through the parser, so that keys added since the checkpoint
+    // was written (with their defaults) do not count as differences.
+    KD_CHECK(checkpoint_config(out_dir).to_json() == c.to_json(), ck_path,
              ": written by a different config; resume with the config recorded in it");
     std::map<std::string, Tensor> model_state, optim_state;
     for (auto& [k, t] : f.tensors) {
@@ -188,7 +190,8 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
     sums.correct = meta_int(f, "epoch_correct", ck_path);
     sums.seen = meta_int(f, "epoch_seen", ck_path);
     sums.loss_sum = std::strtod(meta(f, "epoch_loss_sum", ck_path).c_str(), nullptr);
-    res.skipped_steps = meta_int(f, "skipped_steps", ck_path);
+    // Absent in checkpoints written before the non-finite guard existed.
+    res.skipped_steps = f.metadata.count("skipped_steps") ? meta_int(f, "skipped_steps", ck_path) : 0;
     KD_CHECK(step <= total, ck_path, ": step ", step, " is past the run's ", total, " steps");
     truncate_metrics(out_dir + "/metrics.jsonl", step / per_epoch);
   }
@@ -200,6 +203,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
     KD_CHECK(log, "train: cannot write ", out_dir, "/metrics.jsonl");
   }
   const double t_start = now_s();
+  const int64_t start_step = step;
   const int64_t first_epoch = step / per_epoch;
   for (int64_t epoch = first_epoch; epoch < c.epochs; ++epoch) {
     const double t_epoch = now_s();
@@ -261,7 +265,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
         const double el = now_s() - t_start;
         hooks.on_step({epoch, in_epoch, per_epoch, step, c.max_steps > 0 ? std::min(total, c.max_steps) : total,
                        sums.loss_sum / double(sums.seen), 100.0 * double(sums.correct) / double(sums.seen), sv.lr,
-                       double(sums.seen - seen_at_start) / (now_s() - t_epoch), el});
+                       double(sums.seen - seen_at_start) / (now_s() - t_epoch), el, start_step});
       }
       // Mid-epoch checkpoints; the last batch of an epoch is covered by the epoch's own.
       if (!out_dir.empty() && opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0 && in_epoch < per_epoch &&

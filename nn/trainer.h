@@ -27,6 +27,7 @@ EvalResult evaluate(Model& m, const Dataset& d, int64_t batch = 500);
 struct StepInfo {
   int64_t epoch, step_in_epoch, steps_per_epoch, global_step, total_steps;
   double loss, accuracy, lr, images_per_s, elapsed_s;
+  int64_t start_step = 0;  // global step this process started at (> 0 after --resume), for ETAs
 };
 struct EpochInfo {
   int64_t epoch;
