@@ -44,4 +44,17 @@ expect 0 "img/s" -- bench train --config configs/student.json --batch 16 --steps
 expect 0 "memory: peak resident" -- bench train --config configs/student.json --batch 16 --steps 1 --reps 1
 expect 0 "ms median" -- bench latency --model "$tmp/run/model.safetensors" --reps 3
 expect 0 '"peak_rss_mib"' -- bench latency --model "$tmp/run/model.safetensors" --reps 3 --json
+# Resume and run-time failures.
+expect 1 "nothing to resume" -- train --resume "$tmp/nowhere"
+expect 1 "--config cannot be combined with --resume" -- train --resume "$tmp/run" --config configs/student.json
+head -c 1000 "$tmp/run/checkpoint.safetensors" >"$tmp/trunc.safetensors"
+expect 1 "trunc.safetensors" -- info --model "$tmp/trunc.safetensors"
+expect 1 "its graph differs" -- train --config configs/teacher.json --init "$tmp/run/model.safetensors" --steps 1
+expect 1 "--threads" -- eval --model "$tmp/run/model.safetensors" --threads 0
+expect 1 "the loss is" -- train --config configs/student.json --lr 100 --train-limit 2048 --batch 64 --epochs 1 --out "$tmp/nan"
+[ -f "$tmp/nan/checkpoint.safetensors" ] && { echo "FAIL: a diverged run wrote a checkpoint"; fails=$((fails+1)); }
+# Skipping keeps the weights finite, but here the BN running variance overflowed first: the
+# checkpoint guard must refuse to write it.
+expect 1 "holds NaN/Inf" -- train --config configs/student.json --lr 100 --train-limit 2048 --batch 64 --epochs 1 --skip-nonfinite --out "$tmp/nan2"
+echo "cli: $(grep -cE '^(KD_[A-Z_]+=[^ ]+ )?expect [12] ' "$0") bad inputs tried"
 [ $fails -eq 0 ] && echo "cli tests passed" || { echo "$fails cli test(s) failed"; exit 1; }
