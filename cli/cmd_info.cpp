@@ -1,7 +1,9 @@
 // kd info: the graph of a model, with parameters and FLOPs per layer.
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/commands.h"
+#include "core/kernels/dispatch.h"
 #include "cli/common.h"
 
 namespace kd::cli {
@@ -12,8 +14,29 @@ int cmd_info(int argc, char** argv) {
          "(FLOPs = 2 x multiply-accumulates of conv/linear, plus one per BN output element).",
          {{"--model", "FILE", "model file (.safetensors)"},
           {"--config", "FILE", "or a training config: describes its freshly built model"},
+          {"--kernels", "", "list the kernel variant chosen for each kernel on this CPU (KD_KERNELS overrides)"},
           {"--json", "", "print JSON (graph plus per-node facts)"}});
   if (!a.parse(argc, argv, 2)) return 0;
+  if (a.has("--kernels")) {
+    using namespace kd::kernels;
+    const Isa sel = selected_isa();
+    if (a.has("--json")) {
+      nlohmann::json j = {{"selected", isa_name(sel)}, {"kernels", nlohmann::json::array()}};
+      for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::neon})
+        j["available"][isa_name(i)] = isa_compiled(i) && isa_supported(i);
+      for (const KernelVariant& k : kernel_variants())
+        j["kernels"].push_back({{"kernel", k.kernel}, {"variant", k.variant}, {"how", k.note}});
+      std::printf("%s\n", j.dump(2).c_str());
+      return 0;
+    }
+    std::printf("instruction sets: ");
+    for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::neon})
+      std::printf("%s%s ", isa_name(i), !isa_compiled(i) ? " (not built)" : !isa_supported(i) ? " (not on this CPU)" : "");
+    std::printf("\nselected: %s%s\n\n", isa_name(sel), std::getenv("KD_KERNELS") ? " (from KD_KERNELS)" : " (best available)");
+    for (const KernelVariant& k : kernel_variants())
+      std::printf("%-58s %-7s %s\n", k.kernel.c_str(), k.variant.c_str(), k.note.c_str());
+    return 0;
+  }
   Model m = model_from_args(a, "info");
   std::vector<NodeInfo> info = m.graph.validate();
   int64_t params = 0, flops = 0;

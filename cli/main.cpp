@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/kernels/dispatch.h"
 
 namespace {
 const char* kUsage =
@@ -26,6 +27,8 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = argv[1];
   try {
+    // Choose the kernels now: a bad KD_KERNELS must fail here, not inside a parallel region.
+    kd::kernels::selected_isa();
     if (cmd == "train") return kd::cli::cmd_train(argc, argv);
     if (cmd == "eval") return kd::cli::cmd_eval(argc, argv);
     if (cmd == "info") return kd::cli::cmd_info(argc, argv);

@@ -44,6 +44,9 @@ expect 0 "img/s" -- bench train --config configs/student.json --batch 16 --steps
 expect 0 "memory: peak resident" -- bench train --config configs/student.json --batch 16 --steps 1 --reps 1
 expect 0 "ms median" -- bench latency --model "$tmp/run/model.safetensors" --reps 3
 expect 0 '"peak_rss_mib"' -- bench latency --model "$tmp/run/model.safetensors" --reps 3 --json
+KD_KERNELS=bogus expect 1 "KD_KERNELS='bogus': allowed: auto, ref" -- info --kernels
+expect 0 "selected:" -- info --kernels
+KD_KERNELS=ref expect 0 "selected: ref (from KD_KERNELS)" -- info --kernels
 # Resume and run-time failures.
 expect 1 "nothing to resume" -- train --resume "$tmp/nowhere"
 expect 1 "--config cannot be combined with --resume" -- train --resume "$tmp/run" --config configs/student.json

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/kernels/depthwise.h"
+#include "core/kernels/dw3x3.h"
 #include "core/kernels/im2col.h"
 #include "nn/functional.h"
 #include "nn/ops/eigen_map.h"
@@ -60,9 +61,15 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Tensor& b, const C
   float* Y = y.f32();
   const int64_t HW = s.H * s.W, P = s.Ho * s.Wo, K = s.Cg * s.kh * s.kw;
   if (s.depthwise()) {
+    const bool fast = kernels::dw3x3_applies(s.geom);
 #pragma omp parallel for schedule(static)
-    for (int64_t nc = 0; nc < s.N * s.C; ++nc)
-      kernels::dw_plane_forward(X + nc * HW, Wt + (nc % s.C) * s.kh * s.kw, s.geom, Y + nc * P);
+    for (int64_t nc = 0; nc < s.N * s.C; ++nc) {
+      const float* w = Wt + (nc % s.C) * s.kh * s.kw;
+      if (fast)
+        kernels::dw3x3_forward(X + nc * HW, w, s.geom, Y + nc * P);
+      else
+        kernels::dw_plane_forward(X + nc * HW, w, s.geom, Y + nc * P);
+    }
   } else {
 #pragma omp parallel
     {
@@ -97,11 +104,17 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
   Tensor db = want_b ? Tensor::zeros({s.O}) : Tensor();
   if (s.depthwise()) {
     const int64_t kk = s.kh * s.kw;
+    const bool fast = kernels::dw3x3_applies(s.geom);
     if (want_x) {
       float* DX = dx.f32();
 #pragma omp parallel for schedule(static)
-      for (int64_t nc = 0; nc < s.N * s.C; ++nc)
-        kernels::dw_plane_backward_input(DY + nc * P, Wt + (nc % s.C) * kk, s.geom, DX + nc * HW);
+      for (int64_t nc = 0; nc < s.N * s.C; ++nc) {
+        const float* w = Wt + (nc % s.C) * kk;
+        if (fast)
+          kernels::dw3x3_backward_input(DY + nc * P, w, s.geom, DX + nc * HW);
+        else
+          kernels::dw_plane_backward_input(DY + nc * P, w, s.geom, DX + nc * HW);
+      }
     }
     if (want_w) {
       float* DW = dw.f32();
@@ -109,7 +122,10 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
 #pragma omp parallel for schedule(static)
       for (int64_t c = 0; c < s.C; ++c)
         for (int64_t n = 0; n < s.N; ++n)
-          kernels::dw_plane_backward_weight(X + (n * s.C + c) * HW, DY + (n * s.C + c) * P, s.geom, DW + c * kk);
+          if (fast)
+            kernels::dw3x3_backward_weight(X + (n * s.C + c) * HW, DY + (n * s.C + c) * P, s.geom, DW + c * kk);
+          else
+            kernels::dw_plane_backward_weight(X + (n * s.C + c) * HW, DY + (n * s.C + c) * P, s.geom, DW + c * kk);
     }
   } else if (want_x || want_w) {
     const int nt = omp_get_max_threads();

@@ -1,0 +1,84 @@
+#include "core/kernels/dispatch.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
+namespace kd::kernels {
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::ref: return "ref";
+    case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
+    case Isa::neon: return "neon";
+  }
+  return "?";
+}
+
+bool isa_compiled(Isa isa) {
+#if defined(KD_SCALAR_ONLY)
+  return isa == Isa::ref;
+#elif defined(__x86_64__)
+  return isa == Isa::ref || isa == Isa::avx2 || isa == Isa::avx512;
+#elif defined(__aarch64__)
+  return isa == Isa::ref || isa == Isa::neon;
+#else
+  return isa == Isa::ref;
+#endif
+}
+
+bool isa_supported(Isa isa) {
+  switch (isa) {
+    case Isa::ref: return true;
+#if defined(__x86_64__)
+    case Isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::avx512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+#endif
+#if defined(__aarch64__)
+    case Isa::neon: return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
+#endif
+    default: return false;
+  }
+}
+
+static Isa choose() {
+  const char* e = std::getenv("KD_KERNELS");
+  const std::string want = e ? e : "auto";
+  if (want == "auto" || want.empty()) {
+    for (Isa i : {Isa::avx512, Isa::avx2, Isa::neon})
+      if (isa_compiled(i) && isa_supported(i)) return i;
+    return Isa::ref;
+  }
+  for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::neon}) {
+    if (want != isa_name(i)) continue;
+    KD_CHECK(isa_compiled(i), "KD_KERNELS=", want, ": this kd binary was built without the ", want, " kernels");
+    KD_CHECK(isa_supported(i), "KD_KERNELS=", want, ": this CPU does not support ", want);
+    return i;
+  }
+  fail("KD_KERNELS='", want, "': allowed: auto, ref, avx2, avx512, neon");
+}
+
+Isa selected_isa() {
+  static const Isa isa = choose();
+  return isa;
+}
+
+std::vector<KernelVariant> kernel_variants() {
+  const std::string isa = isa_name(selected_isa());
+  const bool simd = selected_isa() != Isa::ref;
+  return {
+      {"depthwise 3x3 s1/s2 p1: forward, input grad, weight grad", simd ? isa : "ref",
+       simd ? "nine-tap stencil on flattened padded planes (core/kernels/dw3x3.cpp)"
+            : "direct scalar loops (core/kernels/depthwise.cpp)"},
+      {"depthwise, other shapes", "ref", "direct scalar loops (core/kernels/depthwise.cpp)"},
+      {"dense and pointwise conv", "eigen", "im2col + Eigen GEMM (vectorized at compile time)"},
+  };
+}
+
+}  // namespace kd::kernels
