@@ -15,4 +15,8 @@ namespace kd {
 // a corrupt gzip stream — throws kd::Error naming the file and the defect.
 Tensor read_idx(const std::string& path);
 
+// The same from the bytes of a file held in memory (gzip when they start with the gzip magic
+// 1f 8b, else plain); `what` names the source in error messages.
+Tensor parse_idx(const std::string& bytes, const std::string& what);
+
 }  // namespace kd

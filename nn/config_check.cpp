@@ -1,14 +1,32 @@
 #include "nn/config_check.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "core/error.h"
 
 namespace kd {
 
 static const nlohmann::json kEmpty = nlohmann::json::object();
 
+size_t json_depth(const nlohmann::json& j) {
+  size_t depth = 0;
+  std::vector<std::pair<const nlohmann::json*, size_t>> todo{{&j, 0}};
+  while (!todo.empty()) {
+    const auto [v, d] = todo.back();
+    todo.pop_back();
+    if (!v->is_structured()) continue;
+    depth = std::max(depth, d + 1);
+    for (const nlohmann::json& e : *v) todo.emplace_back(&e, d + 1);
+  }
+  return depth;
+}
+
 ConfigReader::ConfigReader(const nlohmann::json& j, std::string file, std::string path)
     : j_(j.is_null() ? kEmpty : j), file_(std::move(file)), path_(std::move(path)) {
   KD_CHECK(j_.is_object(), file_, ": '", path_, "' must be a JSON object");
+  KD_CHECK(json_depth(j_) <= kMaxJsonDepth, file_, ": '", path_, "' is nested more than ", kMaxJsonDepth,
+           " levels deep");
 }
 
 void ConfigReader::bad(const std::string& key, const std::string& what) const {

@@ -9,6 +9,15 @@
 
 namespace kd {
 
+// JSON read from files is nested at most this deep (configs and graphs need 4, safetensors
+// headers 3). nlohmann parses without recursion but copies and prints values recursively, so
+// a file of a million '[' would otherwise overflow the stack.
+constexpr size_t kMaxJsonDepth = 64;
+// The nesting depth of a JSON value (0 for a scalar, 1 for a flat array or object), computed
+// without recursion.
+size_t json_depth(const nlohmann::json& j);
+
+// Also refuses objects nested more than kMaxJsonDepth deep.
 class ConfigReader {
  public:
   ConfigReader(const nlohmann::json& j, std::string file, std::string path);

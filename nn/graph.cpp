@@ -1,7 +1,10 @@
 #include "nn/graph.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
+
+#include "nn/config_check.h"
 
 namespace kd {
 
@@ -44,6 +47,18 @@ const std::map<std::string, size_t> kArity = {
     {"maxpool2d", 1}, {"avgpool2d", 1},    {"dropout", 1}, {"global_avgpool", 1}, {"softmax", 1}, {"log_softmax", 1},
     {"add", 2}};
 
+// The product of non-negative sizes, saturated at kSaturated so that it cannot overflow before
+// it is checked against the limits.
+constexpr int64_t kSaturated = int64_t(1) << 62;
+int64_t product(const std::vector<int64_t>& factors) {
+  int64_t p = 1;
+  for (int64_t f : factors) {
+    if (f != 0 && p > kSaturated / f) return kSaturated;
+    p *= f;
+  }
+  return p;
+}
+
 std::string known_ops() {
   std::string s;
   for (auto& [k, v] : kArity) s += (s.empty() ? "" : ", ") + k;
@@ -58,8 +73,11 @@ std::vector<NodeInfo> Graph::validate() const {
     KD_CHECK(d >= 1 && d <= 4096, "graph: input_shape ", shape_str(input_shape), " has a dimension outside 1..4096");
   KD_CHECK(!nodes.empty(), "graph: no nodes");
   KD_CHECK(nodes.size() <= 100000, "graph: ", nodes.size(), " nodes is more than the 100000 allowed");
+  KD_CHECK(shape_numel(input_shape) <= kMaxGraphActivations, "graph: input_shape ", shape_str(input_shape),
+           " has more than ", kMaxGraphActivations, " elements");
   std::map<std::string, Shape> shape_of{{"input", input_shape}};
   std::vector<NodeInfo> info;
+  int64_t total_params = 0, total_macs = 0;
   for (const Node& n : nodes) {
     KD_CHECK(!n.name.empty() && n.name != "input", "graph: invalid node name '", n.name, "'");
     KD_CHECK(!shape_of.count(n.name), "graph: duplicate node name '", n.name, "'");
@@ -92,8 +110,8 @@ std::vector<NodeInfo> Graph::validate() const {
                " larger than padded input ", shape_str(x));
       int64_t ho = (x[1] + 2 * p - k) / s + 1, wo = (x[2] + 2 * p - k) / s + 1;
       ni.out_shape = {co, ho, wo};
-      ni.params = co * (ci / g) * k * k + (b ? co : 0);
-      ni.macs = co * ho * wo * (ci / g) * k * k;
+      ni.params = product({co, ci / g, k, k}) + (b ? co : 0);
+      ni.macs = product({co, ho, wo, ci / g, k, k});
     } else if (n.op == "batchnorm2d") {
       need_chw();
       int64_t c = int_attr(n, "channels", 1);
@@ -102,15 +120,15 @@ std::vector<NodeInfo> Graph::validate() const {
       KD_CHECK(c == x[0], "graph: node '", n.name, "' has ", c, " channels, its input has ", x[0]);
       ni.out_shape = x;
       ni.params = 2 * c;
-      ni.macs = x[0] * x[1] * x[2];
+      ni.macs = product({x[0], x[1], x[2]});
     } else if (n.op == "linear") {
       int64_t fi = int_attr(n, "in", 1), fo = int_attr(n, "out", 1);
       bool b = bool_attr(n, "bias");
       KD_CHECK(x.size() == 1 && x[0] == fi, "graph: node '", n.name, "' (linear) expects [", fi, "] features, got ",
                shape_str(x));
       ni.out_shape = {fo};
-      ni.params = fo * fi + (b ? fo : 0);
-      ni.macs = fo * fi;
+      ni.params = product({fo, fi}) + (b ? fo : 0);
+      ni.macs = product({fo, fi});
     } else if (n.op == "maxpool2d" || n.op == "avgpool2d") {
       need_chw();
       int64_t k = int_attr(n, "kernel", 1, 64), s = int_attr(n, "stride", 1, 64), p = int_attr(n, "padding", 0, 32);
@@ -136,6 +154,15 @@ std::vector<NodeInfo> Graph::validate() const {
     }
     for (int64_t d : ni.out_shape)
       KD_CHECK(d >= 1, "graph: node '", n.name, "' produces an empty shape ", shape_str(ni.out_shape));
+    // Absurd sizes: a corrupt or hostile graph must not make kd allocate terabytes or run for days.
+    KD_CHECK(product(ni.out_shape) <= kMaxGraphActivations, "graph: node '", n.name, "' (", n.op, ") output ",
+             shape_str(ni.out_shape), " has more than ", kMaxGraphActivations, " elements per image");
+    total_params += ni.params;
+    total_macs += ni.macs;
+    KD_CHECK(total_params <= kMaxGraphParams, "graph: node '", n.name, "' (", n.op, ") brings the parameters to ",
+             total_params, ", more than the ", kMaxGraphParams, " allowed");
+    KD_CHECK(total_macs <= kMaxGraphMacs, "graph: node '", n.name, "' (", n.op,
+             ") brings the multiply-accumulates per image to ", total_macs, ", more than the ", kMaxGraphMacs, " allowed");
     shape_of[n.name] = ni.out_shape;
     info.push_back(ni);
   }
@@ -176,12 +203,16 @@ json Graph::to_json() const {
 
 Graph Graph::from_json(const json& j) {
   KD_CHECK(j.is_object(), "graph: JSON must be an object with input_shape, nodes, output");
+  KD_CHECK(json_depth(j) <= kMaxJsonDepth, "graph: JSON nested more than ", kMaxJsonDepth, " levels deep");
   for (auto& [k, v] : j.items())
     KD_CHECK(k == "input_shape" || k == "nodes" || k == "output", "graph: unknown key '", k,
              "' (allowed: input_shape, nodes, output)");
   Graph g;
   try {
-    g.input_shape = j.at("input_shape").get<Shape>();
+    const json& is = j.at("input_shape");
+    KD_CHECK(is.is_array() && std::all_of(is.begin(), is.end(), [](const json& d) { return d.is_number_integer(); }),
+             "graph: input_shape must be an array of integers [C,H,W], got ", is.dump());
+    g.input_shape = is.get<Shape>();
     g.output = j.at("output").get<std::string>();
     const json& ns = j.at("nodes");
     KD_CHECK(ns.is_array(), "graph: 'nodes' must be an array");

@@ -42,6 +42,13 @@ struct ParamSpec {
   bool trainable;  // false for BN running statistics (buffers)
 };
 
+// Size limits of a valid graph (per image): validation rejects anything beyond them, naming the
+// node, so that a corrupt or hostile graph cannot make Model::create or a forward pass try to
+// allocate terabytes or run for days. They are far above any model kd trains on a CPU.
+constexpr int64_t kMaxGraphParams = int64_t(1) << 30;       // trainable parameters, summed: 4 GiB of f32
+constexpr int64_t kMaxGraphActivations = int64_t(1) << 28;  // elements of one node's output: 1 GiB of f32
+constexpr int64_t kMaxGraphMacs = 1'000'000'000'000;        // multiply-accumulates, summed over nodes
+
 struct Graph {
   Shape input_shape{1, 28, 28};  // [C,H,W] of one image
   std::vector<Node> nodes;

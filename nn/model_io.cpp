@@ -34,6 +34,15 @@ Model model_from_file(const TensorFile& f, const std::string& what) {
   } catch (const Error& e) {
     fail(what, ": ", e.what());
   }
+  // The file must hold every parameter and buffer of the graph before the model is allocated:
+  // a small file whose graph claims gigabytes is refused without trying to allocate them.
+  for (const ParamSpec& p : graph.param_specs()) {
+    auto it = f.tensors.find(p.name);
+    KD_CHECK(it != f.tensors.end(), what, ": missing tensor '", p.name, "'");
+    KD_CHECK(it->second.dtype() == DType::f32 && it->second.shape() == p.shape, what, ": tensor '", p.name, "' is ",
+             dtype_name(it->second.dtype()), " ", shape_str(it->second.shape()), ", the model expects f32 ",
+             shape_str(p.shape));
+  }
   Model m = Model::create(std::move(graph), 0);
   std::map<std::string, Tensor> s;
   for (auto& [k, t] : f.tensors)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nn/atomic_file.h"
+#include "nn/config_check.h"
 
 namespace kd {
 
@@ -78,6 +79,7 @@ json parse_header(const std::string& text, const std::string& where) {
     bad(where, "header is not valid JSON: ", e.what());
   }
   if (!header.is_object()) bad(where, "header is not a JSON object but ", header.type_name());
+  if (json_depth(header) > kMaxJsonDepth) bad(where, "header is nested more than ", kMaxJsonDepth, " levels deep");
   if (!duplicate.empty()) bad(where, duplicate);
   return header;
 }
@@ -119,6 +121,14 @@ Entry parse_entry(const std::string& what, const std::string& name, const json& 
     numel = shape_numel(out.shape);
   } catch (const Error& err) {
     bad(where, err.what());
+  }
+  // A zero-size tensor may not hide absurd dimensions either: its strides are their products.
+  int64_t extent = 1;
+  for (int64_t d : out.shape) {
+    if (d == 0) continue;
+    if (extent > std::numeric_limits<int64_t>::max() / d)
+      bad(where, "shape ", shape_str(out.shape), ": the dimensions besides the zero overflow int64");
+    extent *= d;
   }
   const int64_t esize = static_cast<int64_t>(dtype_size(out.dtype));
   if (numel > std::numeric_limits<int64_t>::max() / esize)

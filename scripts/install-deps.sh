@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is present. Run as root (or with sudo).
 set -euo pipefail
 pkgs=(build-essential cmake ccache libeigen3-dev libxsimd-dev doctest-dev nlohmann-json3-dev zlib1g-dev
-      dataset-fashion-mnist)
+      clang libomp-dev dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
