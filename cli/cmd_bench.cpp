@@ -1,4 +1,4 @@
-// kd bench train | latency: throughput and latency of whole models, medians of several runs.
+// kd bench train | latency | kernels (cli/bench_kernels.cpp): throughput and latency of whole models, medians of several runs.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -131,14 +131,16 @@ int cmd_bench(int argc, char** argv) {
   const char* usage =
       "usage: kd bench <what> [flags]\n\n"
       "  train     training throughput at a batch size (kd bench train --help)\n"
-      "  latency   inference latency at a batch size (kd bench latency --help)\n";
+      "  latency   inference latency at a batch size (kd bench latency --help)\n"
+      "  kernels   hand-written kernels vs their scalar references, % of peak (kd bench kernels --help)\n";
   if (argc < 3 || !std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h")) {
     std::fputs(usage, argc < 3 ? stderr : stdout);
     return argc < 3 ? 2 : 0;
   }
   if (!std::strcmp(argv[2], "train")) return bench_train(argc, argv);
   if (!std::strcmp(argv[2], "latency")) return bench_latency(argc, argv);
-  fail("unknown benchmark '", argv[2], "' (allowed: train, latency)");
+  if (!std::strcmp(argv[2], "kernels")) return bench_kernels(argc, argv);
+  fail("unknown benchmark '", argv[2], "' (allowed: train, latency, kernels)");
 }
 
 }  // namespace kd::cli

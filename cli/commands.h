@@ -6,4 +6,5 @@ int cmd_train(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int bench_kernels(int argc, char** argv);  // kd bench kernels (cli/bench_kernels.cpp)
 }  // namespace kd::cli

@@ -41,6 +41,7 @@ expect 0 "36,874 parameters" -- info --model "$tmp/run/model.safetensors"
 expect 0 "accuracy" -- eval --model "$tmp/run/model.safetensors" --limit 200
 expect 0 '"accuracy"' -- eval --model "$tmp/run/model.safetensors" --limit 200 --json
 expect 0 "img/s" -- bench train --config configs/student.json --batch 16 --steps 1 --reps 1
+expect 0 "% peak" -- bench kernels --reps 1 --batch 2 --threads 1
 expect 0 "memory: peak resident" -- bench train --config configs/student.json --batch 16 --steps 1 --reps 1
 expect 0 "ms median" -- bench latency --model "$tmp/run/model.safetensors" --reps 3
 expect 0 '"peak_rss_mib"' -- bench latency --model "$tmp/run/model.safetensors" --reps 3 --json

@@ -78,6 +78,7 @@ std::vector<KernelVariant> kernel_variants() {
             : "direct scalar loops (core/kernels/depthwise.cpp)"},
       {"depthwise, other shapes", "ref", "direct scalar loops (core/kernels/depthwise.cpp)"},
       {"dense and pointwise conv", "eigen", "im2col + Eigen GEMM (vectorized at compile time)"},
+      {"FMA peak probe (kd bench kernels)", isa, "independent FMA chains (core/kernels/peak.cpp)"},
   };
 }
 

@@ -1,0 +1,167 @@
+// kd bench kernels: each hand-written kernel timed on the reference models' shapes and on the
+// issue's target shapes, beside its scalar reference, with the share of this machine's measured
+// FMA peak (and memory bandwidth) it reaches.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/kernels/dw3x3.h"
+#include "core/kernels/peak.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "nn/builders.h"
+
+namespace kd::cli {
+
+namespace {
+
+using kernels::Isa;
+
+double now_s() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+template <class F>
+double median_ms(F&& f, int reps) {
+  f();  // warm-up: scratch buffers, caches, page faults
+  std::vector<double> ms;
+  for (int r = 0; r < reps; ++r) {
+    const double t = now_s();
+    f();
+    ms.push_back(1e3 * (now_s() - t));
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+struct DwCase {
+  std::string name;
+  int64_t N, C, H, W, stride;
+};
+
+// One depthwise 3x3 layer's buffers and passes, parallel over planes as in nn/ops/conv2d.cpp.
+struct DwBench {
+  DwCase c;
+  kernels::ConvGeom g;
+  std::vector<float> x, w, y, dy, dx, dw;
+  explicit DwBench(const DwCase& cs) : c(cs), g{1, cs.H, cs.W, 3, 3, cs.stride, 1} {
+    Rng r(1, 5);
+    x.resize(size_t(c.N * c.C * c.H * c.W));
+    for (float& v : x) v = r.normal();
+    w.resize(size_t(c.C * 9));
+    for (float& v : w) v = r.normal();
+    y.resize(size_t(c.N * c.C * g.Ho() * g.Wo()));
+    dy = y;
+    for (float& v : dy) v = r.normal();
+    dx.resize(x.size());
+    dw.resize(w.size());
+  }
+  int64_t P() const { return g.Ho() * g.Wo(); }
+  double flops() const { return 2.0 * 9 * double(c.N * c.C * P()); }
+  void forward(Isa isa) {
+    const int64_t HW = c.H * c.W, P = this->P();
+#pragma omp parallel for schedule(static)
+    for (int64_t nc = 0; nc < c.N * c.C; ++nc)
+      kernels::dw3x3_forward(isa, x.data() + nc * HW, w.data() + (nc % c.C) * 9, g, y.data() + nc * P);
+  }
+  void backward(Isa isa) {
+    const int64_t HW = c.H * c.W, P = this->P();
+#pragma omp parallel for schedule(static)
+    for (int64_t nc = 0; nc < c.N * c.C; ++nc)
+      kernels::dw3x3_backward_input(isa, dy.data() + nc * P, w.data() + (nc % c.C) * 9, g, dx.data() + nc * HW);
+    std::fill(dw.begin(), dw.end(), 0.f);
+#pragma omp parallel for schedule(static)
+    for (int64_t ch = 0; ch < c.C; ++ch)
+      for (int64_t n = 0; n < c.N; ++n)
+        kernels::dw3x3_backward_weight(isa, x.data() + (n * c.C + ch) * HW, dy.data() + (n * c.C + ch) * P, g,
+                                       dw.data() + ch * 9);
+  }
+};
+
+// The depthwise 3x3 layers of the reference student at batch 128, plus the target shape.
+std::vector<DwCase> dw_cases(int64_t batch) {
+  std::vector<DwCase> cases{{"target N64 C64 14x14 s1", 64, 64, 14, 14, 1}};
+  Graph g = build_model(nlohmann::json{{"family", "dsnet"}}, "bench");
+  auto info = g.validate();
+  std::vector<std::string> seen;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const auto& n = g.nodes[i];
+    if (n.op != "conv2d" || n.attrs.value("groups", 1) == 1) continue;
+    // The input's shape is the output shape of the node feeding it.
+    Shape in;
+    for (size_t j = 0; j < g.nodes.size(); ++j)
+      if (g.nodes[j].name == n.inputs[0]) in = info[j].out_shape;
+    if (in.empty()) in = g.input_shape;
+    const int64_t s = n.attrs.value("stride", 1);
+    const std::string key = std::to_string(in[0]) + "x" + std::to_string(in[1]) + "s" + std::to_string(s);
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+    seen.push_back(key);
+    cases.push_back({"student " + n.name + " N" + std::to_string(batch) + " C" + std::to_string(in[0]) + " " +
+                         std::to_string(in[1]) + "x" + std::to_string(in[2]) + " s" + std::to_string(s),
+                     batch, in[0], in[1], in[2], s});
+  }
+  return cases;
+}
+
+}  // namespace
+
+int bench_kernels(int argc, char** argv) {
+  Args a("bench kernels",
+         "Times each hand-written kernel (the variant chosen for this CPU, and the scalar reference)\n"
+         "on the issue's target shapes and the reference models' shapes: median of --reps runs,\n"
+         "GFLOP/s and the percentage of this machine's FMA peak, measured first by the program\n"
+         "itself (independent FMA chains on every thread; memory bandwidth by a STREAM triad).",
+         {{"--threads", "N", "OpenMP threads (default: all cores)"},
+          {"--reps", "N", "timed runs per kernel (default 21)"},
+          {"--batch", "N", "batch of the reference-model shapes (default 128)"},
+          {"--json", "", "print JSON"}});
+  if (!a.parse(argc, argv, 3)) return 0;
+  apply_threads(a);
+  const int reps = int(a.integer("--reps", 1, 100000).value_or(21));
+  const int64_t batch = a.integer("--batch", 1, 1 << 16).value_or(128);
+  const int threads = num_threads();
+  const Isa isa = kernels::selected_isa();
+  const double peak = kernels::fma_peak_gflops(isa, threads);
+  const double bw = kernels::stream_gbps(threads);
+  nlohmann::json out = {{"bench", "kernels"}, {"threads", threads}, {"isa", kernels::isa_name(isa)},
+                        {"fma_peak_gflops", peak}, {"stream_gbps", bw}, {"kernels", nlohmann::json::array()}};
+  const bool json = a.has("--json");
+  if (!json)
+    std::printf("machine: %d threads, %s FMA peak %.1f GFLOP/s, STREAM triad %.1f GB/s\n\n"
+                "%-44s %-9s %9s %8s %7s %9s %8s\n",
+                threads, kernels::isa_name(isa), peak, bw, "kernel / shape", "pass", "ms", "GFLOP/s", "% peak",
+                "ref ms", "speedup");
+  for (const DwCase& c : dw_cases(batch)) {
+    DwBench b(c);
+    struct Pass {
+      const char* name;
+      double flops;
+      std::function<void(Isa)> run;
+    };
+    const Pass passes[] = {
+        {"fwd", b.flops(), [&](Isa i) { b.forward(i); }},
+        {"fwd+bwd", 3 * b.flops(), [&](Isa i) { b.forward(i), b.backward(i); }},
+    };
+    for (const Pass& p : passes) {
+      const double ms = median_ms([&] { p.run(isa); }, reps);
+      const double ref = median_ms([&] { p.run(Isa::ref); }, std::max(3, reps / 5));
+      const double gf = p.flops / (ms * 1e-3) * 1e-9;
+      out["kernels"].push_back({{"kernel", "depthwise3x3"}, {"shape", c.name}, {"pass", p.name}, {"ms", ms},
+                                {"gflops", gf}, {"pct_peak", 100 * gf / peak}, {"ref_ms", ref},
+                                {"speedup", ref / ms}});
+      if (!json)
+        std::printf("%-44s %-9s %9.4f %8.2f %6.1f%% %9.3f %7.1fx\n", ("dw3x3 " + c.name).c_str(), p.name, ms, gf,
+                    100 * gf / peak, ref, ref / ms);
+    }
+  }
+  if (json) std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+}  // namespace kd::cli
