@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/kernels/dw3x3.h"
+#include "core/kernels/kd_loss.h"
 #include "core/kernels/peak.h"
 #include "core/rng.h"
 #include "core/threads.h"
@@ -159,6 +160,25 @@ int bench_kernels(int argc, char** argv) {
         std::printf("%-44s %-9s %9.4f %8.2f %6.1f%% %9.3f %7.1fx\n", ("dw3x3 " + c.name).c_str(), p.name, ms, gf,
                     100 * gf / peak, ref, ref / ms);
     }
+  }
+  // Fused distillation loss, forward + gradient: 10-class heads and language-model vocabularies.
+  // Bytes: s and t read twice, three exponential rows written and read back, the gradient written.
+  for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{{batch, 10}, {32, 32000}, {8, 152064}}) {
+    auto s = std::vector<float>(static_cast<size_t>(N * K)), t = s, grad = s;
+    Rng r(2, 5);
+    for (size_t i = 0; i < s.size(); ++i) s[i] = 4 * r.normal(), t[i] = 4 * r.normal();
+    std::vector<int32_t> y(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n) y[size_t(n)] = int32_t(n % K);
+    kernels::KdLossArgs args{s.data(), t.data(), y.data(), N, K, 4.f, 0.9f, grad.data()};
+    const double ms = median_ms([&] { kernels::kd_loss(isa, args); }, reps);
+    const double ref = median_ms([&] { kernels::kd_loss(Isa::ref, args); }, std::max(3, reps / 5));
+    const double gbs = 11.0 * 4 * double(N * K) / (ms * 1e-3) * 1e-9;
+    const std::string shape = "N" + std::to_string(N) + " K" + std::to_string(K) + " T4 a0.9";
+    out["kernels"].push_back({{"kernel", "kd_loss"}, {"shape", shape}, {"pass", "fwd+grad"}, {"ms", ms},
+                              {"gbps", gbs}, {"pct_bandwidth", 100 * gbs / bw}, {"ref_ms", ref}, {"speedup", ref / ms}});
+    if (!json)
+      std::printf("%-44s %-9s %9.4f %6.1fGB/s %5.0f%%bw %9.3f %7.1fx\n", ("kd_loss " + shape).c_str(), "fwd+grad", ms,
+                  gbs, 100 * gbs / bw, ref, ref / ms);
   }
   if (json) std::printf("%s\n", out.dump().c_str());
   return 0;

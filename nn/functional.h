@@ -38,5 +38,10 @@ Var log_softmax(const Var& x);  // over the last dim of [N,K]
 Var cross_entropy(const Var& logits, const std::vector<int32_t>& labels, float label_smoothing = 0.0f);
 // Mean over the batch of -sum_k target[n,k] log p_k; targets are rows of probabilities (mixup, CutMix).
 Var soft_cross_entropy(const Var& logits, const Tensor& targets);
+// Hinton's distillation loss on the fused kernel (core/kernels/kd_loss.h):
+//   alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) [batchmean] + (1 - alpha) * CE(s, y) [mean].
+// The teacher's logits are a constant; labels are unused when alpha == 1.
+Var kd_loss(const Var& student_logits, const Tensor& teacher_logits, const std::vector<int32_t>& labels, float T,
+            float alpha);
 
 }  // namespace kd::F

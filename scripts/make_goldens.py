@@ -202,10 +202,29 @@ def step_case(tag, model, n):
         d[f"idx.{k}"], d[f"val.{k}"] = sample(v)
     save_safetensors(os.path.join(OUT, f"step_{tag}.safetensors"), d)
 
+# ---- fused distillation loss ----------------------------------------------------------------
+def kd_loss_cases():
+    """alpha*T^2*kl_div(log_softmax(s/T), softmax(t/T), batchmean) + (1-alpha)*CE(s, y), in float64."""
+    g = torch.Generator().manual_seed(4321)
+    d = {}
+    for tag, (n, k, T, a, scale) in {"small": (4, 10, 4.0, 0.9, 3.0), "mixed": (3, 1000, 2.0, 0.5, 5.0),
+                                      "soft_only": (5, 37, 1.0, 1.0, 2.0), "hard_only": (2, 17, 3.0, 0.0, 1.0),
+                                      "wide": (2, 32000, 4.0, 0.7, 8.0), "extreme": (3, 100, 0.5, 0.9, 60.0)}.items():
+        s = (torch.randn(n, k, generator=g) * scale).double().requires_grad_(True)
+        t = (torch.randn(n, k, generator=g) * scale).double()
+        y = torch.randint(0, k, (n,), generator=g)
+        loss = a * T * T * F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1), reduction="batchmean") \
+            + (1 - a) * F.cross_entropy(s, y)
+        loss.backward()
+        d.update({f"{tag}.s": t2n(s.float()), f"{tag}.t": t2n(t.float()), f"{tag}.y": t2n(y.float()),
+                  f"{tag}.loss": t2n(loss.float().reshape(1)), f"{tag}.grad": t2n(s.grad.float()),
+                  f"{tag}.T": np.array([T], dtype=np.float32), f"{tag}.alpha": np.array([a], dtype=np.float32)})
+    save_safetensors(os.path.join(OUT, "kd_loss.safetensors"), d)
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     from torch_ref import Teacher, Student
-    op_cases(); optim_cases()
+    op_cases(); optim_cases(); kd_loss_cases()
     step_case("student", Student(), 16)
     step_case("teacher", Teacher(), 32)
     print("goldens written to", os.path.abspath(OUT))

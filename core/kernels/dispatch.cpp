@@ -76,6 +76,8 @@ std::vector<KernelVariant> kernel_variants() {
       {"depthwise 3x3 s1/s2 p1: forward, input grad, weight grad", simd ? isa : "ref",
        simd ? "nine-tap stencil on flattened padded planes (core/kernels/dw3x3.cpp)"
             : "direct scalar loops (core/kernels/depthwise.cpp)"},
+      {"fused KD loss (softmax/log-softmax, KL*T^2 + CE, gradient)", isa,
+       simd ? "three passes per row, exponentials kept (core/kernels/kd_loss.cpp)" : "scalar, sums in double"},
       {"depthwise, other shapes", "ref", "direct scalar loops (core/kernels/depthwise.cpp)"},
       {"dense and pointwise conv", "eigen", "im2col + Eigen GEMM (vectorized at compile time)"},
       {"FMA peak probe (kd bench kernels)", isa, "independent FMA chains (core/kernels/peak.cpp)"},

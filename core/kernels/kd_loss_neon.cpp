@@ -1,0 +1,10 @@
+// Compiled for neon only (CMakeLists.txt); called only where dispatch.h says the CPU has it.
+#include "core/kernels/kd_loss.h"
+#include "core/kernels/kd_loss_simd.h"
+
+namespace kd::kernels::neon {
+float kd_row(const float* s, const float* t, int32_t y, int64_t K, float T, float alpha, float inv_n, float* grad_row,
+             float* scratch) {
+  return simd::kd_row<xsimd::neon64>(s, t, y, K, T, alpha, inv_n, grad_row, scratch);
+}
+}  // namespace kd::kernels::neon
