@@ -24,6 +24,14 @@ inline float lanes_sum(const xsimd::batch<float, A>& v) {
 }
 
 template <class A>
+inline xsimd::batch<float, A> ipow(xsimd::batch<float, A> x, int n) {
+  xsimd::batch<float, A> r(1.f);
+  for (; n > 0; n >>= 1, x *= x)
+    if (n & 1) r *= x;
+  return r;
+}
+
+template <class A>
 float kd_row(const float* s, const float* t, int32_t y, int64_t K, float T, float alpha, float inv_n,
              float* grad_row, float* scratch) {
   using B = xsimd::batch<float, A>;
@@ -47,19 +55,23 @@ float kd_row(const float* s, const float* t, int32_t y, int64_t K, float T, floa
   // Pass 2: exponentials and their sums.
   const float iT = 1.f / T;
   const B bms(ms), bmt(mt), biT(iT);
-  B vzt(0.f), vzs(0.f), vzh(0.f), vdot(0.f);
+  B vzt(0.f), vzs(0.f), vzh(0.f), vdot(0.f), b_last(0.f);
+  const int int_T = (T == std::floor(T) && T >= 1.f && T <= 8.f) ? int(T) : 0;
   for (int64_t i = 0; i < Kv; i += S) {
     const B sv = B::load_unaligned(s + i);
     if (soft) {
       const B tv = B::load_unaligned(t + i);
       const B a = xsimd::exp((tv - bmt) * biT), b = xsimd::exp((sv - bms) * biT);
+      b_last = b;
       a.store_unaligned(et + i);
       b.store_unaligned(es + i);
       vzt += a, vzs += b;
       vdot = xsimd::fma(a, tv - sv, vdot);
     }
     if (hard) {
-      const B h = xsimd::exp(sv - bms);
+      // exp(s - max) = exp((s - max)/T)^T: for a small integer T (the usual 2..8) a few
+      // multiplications replace the third exponential (a few ulp of extra rounding).
+      const B h = soft && int_T ? ipow(b_last, int_T) : xsimd::exp(sv - bms);
       h.store_unaligned(eh + i);
       vzh += h;
     }
