@@ -88,7 +88,11 @@ void accumulate(Tensor& dst, const Tensor& src) {
   Tensor s = src.contiguous();
   float* d = dst.f32();
   const float* p = s.f32();
-  for (int64_t i = 0, n = dst.numel(); i < n; ++i) d[i] += p[i];
+  // Residual blocks sum activation-sized gradients (millions of values at batch 128): split
+  // them over the threads; element-wise, so the result does not depend on the thread count.
+  const int64_t n = dst.numel();
+#pragma omp parallel for schedule(static) if (n >= (int64_t(1) << 16))
+  for (int64_t i = 0; i < n; ++i) d[i] += p[i];
 }
 
 Var make_result(const char* op, Tensor value, const std::vector<Var>& inputs,
