@@ -28,6 +28,12 @@ Var max_pool2d(const Var& x, int kernel, int stride, int padding);
 Var avg_pool2d(const Var& x, int kernel, int stride, int padding);  // count_include_pad = true
 Var global_avg_pool(const Var& x);                                 // [N,C,H,W] -> [N,C,1,1]
 Var flatten(const Var& x);                                         // [N,...] -> [N, rest]
+// Inference only (under NoGrad): conv2d, then eval-mode batch norm folded into its weights and
+// bias, then the output clamped to [lo, hi] (relu: 0, inf; relu6: 0, 6; none: -inf, inf), all in
+// one pass over the output while it is in cache. b may be undefined.
+Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
+                              const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var, float eps,
+                              float lo, float hi);
 Var linear(const Var& x, const Var& w, const Var& b);              // x [N,in], w [out,in], b [out]
 Var add(const Var& a, const Var& b);                               // same shapes
 // Inverted dropout: zeroes with probability p, scales survivors by 1/(1-p). Identity in eval.

@@ -45,8 +45,42 @@ Var Model::forward(const Var& x, bool training, Rng* dropout_rng, std::map<std::
     auto it = params.find(n + "." + p);
     return it == params.end() ? Var() : it->second;
   };
-  for (const Node& n : graph.nodes) {
+  // How many nodes read each value (the model output counts as a reader).
+  const bool fuse = fuse_inference && !training && !grad_enabled();
+  std::map<std::string, int> readers;
+  if (fuse) {
+    for (const Node& n : graph.nodes)
+      for (const std::string& in : n.inputs) ++readers[in];
+    ++readers[graph.output];
+  }
+  auto private_to = [&](const Node& producer, const Node& consumer) {
+    return consumer.inputs.size() == 1 && consumer.inputs[0] == producer.name && readers[producer.name] == 1 &&
+           !(taps && taps->count(producer.name));
+  };
+  for (size_t idx = 0; idx < graph.nodes.size(); ++idx) {
+    const Node& n = graph.nodes[idx];
     LayerScope scope(n.name);
+    if (fuse && n.op == "conv2d" && idx + 1 < graph.nodes.size() && graph.nodes[idx + 1].op == "batchnorm2d" &&
+        private_to(n, graph.nodes[idx + 1])) {
+      const Node& bn = graph.nodes[idx + 1];
+      const Node* act = idx + 2 < graph.nodes.size() && (graph.nodes[idx + 2].op == "relu" ||
+                                                          graph.nodes[idx + 2].op == "relu6") &&
+                                private_to(bn, graph.nodes[idx + 2])
+                            ? &graph.nodes[idx + 2]
+                            : nullptr;
+      const float lo = act ? 0.f : -INFINITY, hi = act && act->op == "relu6" ? 6.f : INFINITY;
+      const Var b = P(n.name, "bias");
+      Tensor y = F::conv2d_bn_act_inference(v.at(n.inputs[0]).value(), P(n.name, "weight").value(),
+                                            b.defined() ? b.value() : Tensor(), n.attrs["stride"], n.attrs["padding"],
+                                            n.attrs["groups"], P(bn.name, "weight").value(), P(bn.name, "bias").value(),
+                                            buffers.at(bn.name + ".running_mean"), buffers.at(bn.name + ".running_var"),
+                                            bn.attrs["eps"].get<float>(), lo, hi);
+      const Node& last = act ? *act : bn;
+      if (taps && taps->count(last.name)) (*taps)[last.name] = Var(y);
+      v[last.name] = Var(y);
+      idx += act ? 2 : 1;
+      continue;
+    }
     const Var& a = v.at(n.inputs[0]);
     const auto& at = n.attrs;
     Var y;

@@ -23,8 +23,12 @@ struct Model {
 
   // x [N,C,H,W]. training selects batch statistics in BN (and updates the running ones) and
   // active dropout. If taps is given, it receives the output of every node named in it.
+  // In eval mode under NoGrad, conv2d -> batchnorm2d [-> relu | relu6] chains whose inner
+  // values nobody else reads (nor taps) run as one fused op (F::conv2d_bn_act_inference).
+  // fuse_inference = false runs them op by op (tests compare the two).
   Var forward(const Var& x, bool training, Rng* dropout_rng = nullptr,
               std::map<std::string, Var>* taps = nullptr);
+  bool fuse_inference = true;
 
   int64_t num_params() const;
   void zero_grad();

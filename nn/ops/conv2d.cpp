@@ -10,6 +10,7 @@
 // is deterministic for a given thread count.
 #include <omp.h>
 
+#include <cmath>
 #include <vector>
 
 #include "core/kernels/depthwise.h"
@@ -55,7 +56,22 @@ ConvShape conv_shape(const Tensor& x, const Tensor& w, int stride, int pad, int 
   return s;
 }
 
-Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Tensor& b, const ConvShape& s) {
+// Applied to each image's output rows right after they are computed (still in cache):
+// y = clamp(y + bias[o], lo, hi). NaN passes the clamp, as in relu.
+struct Epilogue {
+  const float* bias = nullptr;
+  float lo = -INFINITY, hi = INFINITY;
+  bool active() const { return bias || lo != -INFINITY || hi != INFINITY; }
+  void apply(float* row, int64_t P, int64_t o) const {
+    const float b = bias ? bias[o] : 0.f;
+    for (int64_t p = 0; p < P; ++p) {
+      const float v = row[p] + b;
+      row[p] = v < lo ? lo : (v > hi ? hi : v);
+    }
+  }
+};
+
+Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, const ConvShape& s) {
   Tensor y = Tensor::empty({s.N, s.O, s.Ho, s.Wo});
   const float *X = xc.f32(), *Wt = wc.f32();
   float* Y = y.f32();
@@ -69,6 +85,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Tensor& b, const C
         kernels::dw3x3_forward(X + nc * HW, w, s.geom, Y + nc * P);
       else
         kernels::dw_plane_forward(X + nc * HW, w, s.geom, Y + nc * P);
+      if (ep.active()) ep.apply(Y + nc * P, P, nc % s.C);
     }
   } else {
 #pragma omp parallel
@@ -81,14 +98,10 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Tensor& b, const C
           if (!s.pointwise()) kernels::im2col(xg, s.geom, col);
           CMatMap A(Wt + g * s.Og * K, s.Og, K), B(s.pointwise() ? xg : col, K, P);
           MatMap(Y + (n * s.O + g * s.Og) * P, s.Og, P).noalias() = A * B;
+          if (ep.active())
+            for (int64_t o = g * s.Og; o < (g + 1) * s.Og; ++o) ep.apply(Y + (n * s.O + o) * P, P, o);
         }
     }
-  }
-  if (b.defined()) {
-    const float* bp = b.f32();
-#pragma omp parallel for schedule(static)
-    for (int64_t no = 0; no < s.N * s.O; ++no)
-      for (int64_t p = 0; p < P; ++p) Y[no * P + p] += bp[no % s.O];
   }
   return y;
 }
@@ -183,7 +196,10 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int padding, in
     KD_CHECK(b.value().dim() == 1 && b.value().size(0) == s.O, "conv2d: bias ", shape_str(b.shape()),
              " for ", s.O, " output channels");
   Tensor xc = x.value().contiguous(), wc = w.value().contiguous();
-  Tensor y = conv_forward(xc, wc, b.defined() ? b.value().contiguous() : Tensor(), s);
+  Tensor bc = b.defined() ? b.value().contiguous() : Tensor();
+  Epilogue ep;
+  if (bc.defined()) ep.bias = bc.f32();
+  Tensor y = conv_forward(xc, wc, ep, s);
   std::vector<Var> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
   bool wx = x.requires_grad(), ww = w.requires_grad(), wb = b.defined() && b.requires_grad();
@@ -193,6 +209,31 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int padding, in
     if (!has_b) r.pop_back();
     return r;
   });
+}
+
+Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
+                              const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var, float eps,
+                              float lo, float hi) {
+  KD_CHECK(!grad_enabled(), "conv2d_bn_act_inference: inference only (use it under NoGrad)");
+  Tensor xc = x.contiguous(), wc = w.contiguous();
+  const ConvShape s = conv_shape(xc, wc, stride, padding, groups);
+  for (const Tensor* t : {&gamma, &beta, &mean, &var})
+    KD_CHECK(t->dim() == 1 && t->size(0) == s.O, "conv2d_bn_act_inference: batch-norm parameter ",
+             shape_str(t->shape()), " for ", s.O, " output channels");
+  // Fold: BN(conv(x) + b) = conv(x) * k + (beta + (b - mean) * k), k = gamma / sqrt(var + eps),
+  // so the weights are scaled per output channel and one bias remains. Computed per call: it
+  // costs one pass over the weights, against a batch of activations.
+  Tensor wf = Tensor::empty(wc.shape()), shift = Tensor::empty({s.O});
+  const int64_t per_o = wc.numel() / s.O;
+  for (int64_t o = 0; o < s.O; ++o) {
+    const float k = float(double(gamma.f32()[o]) / std::sqrt(double(var.f32()[o]) + eps));
+    for (int64_t i = 0; i < per_o; ++i) wf.f32()[o * per_o + i] = wc.f32()[o * per_o + i] * k;
+    shift.f32()[o] = beta.f32()[o] + ((b.defined() ? b.f32()[o] : 0.f) - mean.f32()[o]) * k;
+  }
+  Epilogue ep;
+  ep.bias = shift.f32();
+  ep.lo = lo, ep.hi = hi;
+  return conv_forward(xc, wf, ep, s);
 }
 
 }  // namespace kd::F
