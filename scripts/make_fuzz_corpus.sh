@@ -5,7 +5,7 @@
 #   idx          labels and a few images of the installed Fashion-MNIST, plain and gzipped, and tiny synthetic files
 #   config       configs/*.json and variants that reach every optimizer, schedule and model family
 #   graph        the graph JSON of those models (as stored in model files) and hand-made graphs using every op
-# Usage: scripts/make_fuzz_corpus.sh [KD_BINARY]   (default build/kd; needs python3 and the dataset)
+# Usage: scripts/make_fuzz_corpus.sh [KD_BINARY]   (default build/kd; needs python3, jq and the dataset)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kd=${1:-build/kd}
