@@ -100,7 +100,7 @@ Storage::Storage(size_t n) : bytes(n) {
       c.cached = 0;
     }
     if (double(c.live + rounded) > memory_limit_bytes())
-      throw OutOfMemory(rounded, c.live, memory_limit_bytes());
+      throw OutOfMemory{rounded, c.live, memory_limit_bytes()};
     c.live += rounded;
   }
   // 64-byte alignment: one cache line, and the widest vector (AVX-512) loads aligned.
@@ -108,7 +108,7 @@ Storage::Storage(size_t n) : bytes(n) {
   if (!data) {
     std::lock_guard<std::mutex> lock(cache().mu);
     cache().live -= rounded;
-    throw OutOfMemory(rounded, cache().live, memory_limit_bytes());
+    throw OutOfMemory{rounded, cache().live, memory_limit_bytes()};
   }
 }
 
