@@ -231,7 +231,8 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
       const float lv = loss.value().f32()[0];
       std::string bad;  // what went non-finite, if anything
       if (!std::isfinite(lv)) {
-        bad = "the loss is " + std::to_string(lv);
+        // "nan", not to_string's "-nan": a NaN's sign is meaningless and differs by CPU (x86, ARM).
+        bad = std::string("the loss is ") + (std::isnan(lv) ? "nan" : std::to_string(lv));
       } else {
         loss.backward();
         for (auto& [k, p] : m.params)
