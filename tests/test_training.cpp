@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,14 @@
 using namespace kd;
 
 namespace {
+// KD_TEST_QUICK=1 (scripts/test-aarch64.sh, where the suite runs under qemu, some 30x slower):
+// the long training tests keep their step counts and checks but train on smaller batches (and the
+// short training needs 50% test accuracy instead of 65%).
+bool quick() {
+  const char* q = std::getenv("KD_TEST_QUICK");
+  return q && *q && std::strcmp(q, "0") != 0;
+}
+
 bool have_data() { return std::filesystem::exists(std::string(kFashionMnistDir) + "/train-images-idx3-ubyte.gz"); }
 
 TrainConfig small_config() {
@@ -30,22 +39,27 @@ TrainConfig small_config() {
 }
 }  // namespace
 
-TEST_CASE("a short training on 4096 images learns far beyond chance") {
+TEST_CASE("a short training (2 epochs, 128 steps) learns far beyond chance") {
   if (!have_data()) {
     MESSAGE("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist): skipped");
     return;
   }
   TrainConfig c = small_config();
-  Dataset tr = take_first(load_mnist_like(kFashionMnistDir, true), 4096);
-  Dataset te = take_first(load_mnist_like(kFashionMnistDir, false), 1000);
+  // 4096 images in batches of 64; quick: 1024 in batches of 16, 500 test images. Seeing a quarter
+  // of the images, it reaches less and varies more with the seed (55-68% over 14 seeds on x86;
+  // this seed: 70% on x86, 66% under qemu), hence its lower bar, still five times chance.
+  if (quick()) c.batch = 16;
+  const double min_accuracy = quick() ? 50.0 : 65.0;
+  Dataset tr = take_first(load_mnist_like(kFashionMnistDir, true), 64 * c.batch);
+  Dataset te = take_first(load_mnist_like(kFashionMnistDir, false), quick() ? 500 : 1000);
   Model m = Model::create(build_model(c.model, "test"), c.seed);
   const double before = evaluate(m, te).accuracy();
   const std::string out = std::filesystem::temp_directory_path() / "kd_test_training";
   std::filesystem::remove_all(out);
   TrainResult r = train(m, c, tr, te, out);
-  CHECK(r.steps == 2 * (4096 / 64));
+  CHECK(r.steps == 2 * 64);
   CHECK(before < 30.0);
-  CHECK(r.final_test_accuracy > 65.0);  // chance is 10%; this recipe reaches ~75% here
+  CHECK(r.final_test_accuracy > min_accuracy);  // chance is 10%; the full test reaches ~75% here
   CHECK(r.epochs.back().train_loss < r.epochs.front().train_loss);
   // The saved model evaluates to exactly the reported accuracy.
   Model back = load_model(out + "/model.safetensors");
@@ -79,8 +93,9 @@ TEST_CASE("a run interrupted and resumed from its checkpoint ends bit-identical 
   TrainConfig c = small_config();
   c.epochs = 2;
   c.cutmix = 1.0;  // exercise the mixing stream too
-  Dataset tr = take_first(load_mnist_like(kFashionMnistDir, true), 1024);  // 16 steps per epoch
-  Dataset te = take_first(load_mnist_like(kFashionMnistDir, false), 200);
+  if (quick()) c.batch = 16;  // the same steps and crash points on a quarter of the images
+  Dataset tr = take_first(load_mnist_like(kFashionMnistDir, true), 16 * c.batch);  // 16 steps per epoch
+  Dataset te = take_first(load_mnist_like(kFashionMnistDir, false), quick() ? 100 : 200);
   const std::string base = std::filesystem::temp_directory_path() / "kd_test_resume";
   std::filesystem::remove_all(base);
   auto fresh = [&] { return Model::create(build_model(c.model, "test"), c.seed); };
