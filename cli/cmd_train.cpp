@@ -4,7 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/progress.h"
+#include "cli/training_run.h"
 #include "core/threads.h"
 #include "nn/builders.h"
 #include "nn/model_io.h"
@@ -15,20 +15,9 @@ namespace kd::cli {
 namespace {
 
 int run_training(Model& m, const TrainConfig& c, const std::string& out, bool resume, int64_t every) {
-  Dataset train_set = load_mnist_like(c.data_dir, true), test_set = load_mnist_like(c.data_dir, false);
-  if (c.train_limit > 0) train_set = take_first(train_set, c.train_limit);
-  if (c.test_limit > 0) test_set = take_first(test_set, c.test_limit);
-  std::printf("%s %s (%s parameters) on %lld images, %lld epochs of batch %lld, %d threads -> %s\n",
-              resume ? "resuming" : "training", c.model.value("family", "?").c_str(),
-              with_commas(m.num_params()).c_str(), (long long)train_set.size(), (long long)c.epochs,
-              (long long)c.batch, num_threads(), out.c_str());
-  std::fflush(stdout);
-  Progress p;
-  TrainOptions o{out, resume, every,
-                 {{}, [&](const StepInfo& s) { p.step(s); }, [&](const EpochInfo& e) { p.epoch(e); }}};
-  TrainResult r = train(m, c, train_set, test_set, o);
-  std::printf("test accuracy: %.2f%% after %lld steps; model saved to %s/model.safetensors\n", r.final_test_accuracy,
-              (long long)r.steps, out.c_str());
+  TrainOptions o;
+  o.out_dir = out, o.resume = resume, o.checkpoint_every = every;
+  run_with_progress(m, c, load_datasets(c), o, resume ? "resuming" : "training");
   return 0;
 }
 

@@ -14,10 +14,11 @@ const char* kUsage =
     "kd: knowledge distillation, pruning and INT8 on CPUs\n\n"
     "usage: kd <command> [flags]      (kd <command> --help for its flags)\n\n"
     "commands:\n"
-    "  train   train a model from a JSON config (configs/student.json, configs/teacher.json)\n"
-    "  eval    accuracy, loss and confusion matrix of a model file on the test set\n"
-    "  info    graph, parameters and FLOPs per layer of a model file or config\n"
-    "  bench   training throughput (bench train) or inference latency (bench latency)\n";
+    "  train     train a model from a JSON config (configs/student.json, configs/teacher.json)\n"
+    "  distill   train a student taught by teachers (configs/distill.json)\n"
+    "  eval      accuracy, loss and confusion matrix of a model file on the test set\n"
+    "  info      graph, parameters and FLOPs per layer of a model file or config\n"
+    "  bench     training throughput (bench train) or inference latency (bench latency)\n";
 }
 
 int main(int argc, char** argv) {
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     // Choose the kernels now: a bad KD_KERNELS must fail here, not inside a parallel region.
     kd::kernels::selected_isa();
     if (cmd == "train") return kd::cli::cmd_train(argc, argv);
+    if (cmd == "distill") return kd::cli::cmd_distill(argc, argv);
     if (cmd == "eval") return kd::cli::cmd_eval(argc, argv);
     if (cmd == "info") return kd::cli::cmd_info(argc, argv);
     if (cmd == "bench") return kd::cli::cmd_bench(argc, argv);

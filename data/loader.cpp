@@ -66,6 +66,7 @@ Batch Loader::build(int64_t i) const {
   b.index = i;
   b.x = normalize_rows(data_.images, rows, opt_.norm);
   for (int64_t r : rows) b.y.push_back(data_.labels[r]);
+  b.rows = rows;
 
   const uint64_t key = scramble(epoch_key_ + static_cast<uint64_t>(i));
   if (opt_.augment == Augment::crop_flip) {

@@ -43,6 +43,7 @@ struct Batch {
   std::vector<int32_t> y;  // B hard labels (before any mixing)
   Tensor soft;             // f32 [B,10] mixed targets; defined only when cutmix or mixup is on
   int64_t index = -1;      // position of the batch in its epoch
+  std::vector<int64_t> rows;  // the dataset rows the images came from (before any mixing)
 };
 
 class Loader {

@@ -4,10 +4,20 @@
 #include <utility>
 
 #include "core/error.h"
+#include "nn/atomic_file.h"
 
 namespace kd {
 
 static const nlohmann::json kEmpty = nlohmann::json::object();
+
+nlohmann::json read_json_file(const std::string& path) {
+  const std::string text = read_file(path, 1 << 20);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": not valid JSON: ", e.what());
+  }
+}
 
 size_t json_depth(const nlohmann::json& j) {
   size_t depth = 0;
@@ -121,7 +131,10 @@ ConfigReader ConfigReader::object(const std::string& key) {
   return ConfigReader(j_.contains(key) ? j_[key] : kEmpty, file_, path_.empty() ? key : path_ + "." + key);
 }
 
-const nlohmann::json& ConfigReader::raw(const std::string& key) const { return j_.contains(key) ? j_[key] : kEmpty; }
+const nlohmann::json& ConfigReader::raw(const std::string& key) const {
+  seen_.insert(key);
+  return j_.contains(key) ? j_[key] : kEmpty;
+}
 
 void ConfigReader::done() {
   std::string allowed;

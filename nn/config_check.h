@@ -17,6 +17,9 @@ constexpr size_t kMaxJsonDepth = 64;
 // without recursion.
 size_t json_depth(const nlohmann::json& j);
 
+// A JSON file (at most 1 MiB), parsed; errors name the file.
+nlohmann::json read_json_file(const std::string& path);
+
 // Also refuses objects nested more than kMaxJsonDepth deep.
 class ConfigReader {
  public:
@@ -31,7 +34,7 @@ class ConfigReader {
   std::vector<double> num_list(const std::string& key, std::vector<double> def, double lo, double hi);
   // A nested object (empty object if absent) and its reader.
   ConfigReader object(const std::string& key);
-  const nlohmann::json& raw(const std::string& key) const;
+  const nlohmann::json& raw(const std::string& key) const;  // marks the key as known
   void require(bool cond, const std::string& what) const;
   void done();  // throws on any key not read
 
@@ -39,7 +42,7 @@ class ConfigReader {
   [[noreturn]] void bad(const std::string& key, const std::string& what) const;
   const nlohmann::json& j_;
   std::string file_, path_;
-  std::set<std::string> seen_;
+  mutable std::set<std::string> seen_;  // keys read (raw() included): the allowed ones
 };
 
 }  // namespace kd

@@ -50,4 +50,9 @@ Var soft_cross_entropy(const Var& logits, const Tensor& targets);
 Var kd_loss(const Var& student_logits, const Tensor& teacher_logits, const std::vector<int32_t>& labels, float T,
             float alpha);
 
+// Mean over all elements of (x - target)^2 (PyTorch mse_loss, reduction "mean"); target is a constant.
+Var mse_loss(const Var& x, const Tensor& target);
+// sum_i weights[i] * terms[i] over scalar terms (the parts of a combined objective).
+Var weighted_sum(const std::vector<Var>& terms, const std::vector<float>& weights);
+
 }  // namespace kd::F

@@ -79,16 +79,7 @@ TrainConfig TrainConfig::from_json(const json& j, const std::string& file) {
   return c;
 }
 
-TrainConfig TrainConfig::load(const std::string& path) {
-  std::string text = read_file(path, 1 << 20);
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    fail(path, ": not valid JSON: ", e.what());
-  }
-  return from_json(j, path);
-}
+TrainConfig TrainConfig::load(const std::string& path) { return from_json(read_json_file(path), path); }
 
 json TrainConfig::to_json() const {
   json opt = optimizer == "sgd"

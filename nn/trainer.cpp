@@ -82,9 +82,11 @@ struct EpochSums {
 };
 
 void save_checkpoint(const std::string& path, const Model& m, const Optimizer& opt, const TrainConfig& c,
-                     int64_t step, int64_t epochs_done, const EpochSums& e, int64_t skipped) {
+                     const Objective& obj, int64_t step, int64_t epochs_done, const EpochSums& e, int64_t skipped) {
   TensorFile ck = model_to_file(m);
   for (auto& [k, t] : opt.state()) ck.tensors["optim." + k] = t;
+  for (auto& [k, p] : obj.extra_params) ck.tensors["extra." + k] = p.value();
+  if (!obj.record.is_null()) ck.metadata["objective"] = obj.record.dump();
   // A checkpoint is what a resumed run trusts: never replace a good one with non-finite values.
   for (auto& [k, t] : ck.tensors)
     if (t.dtype() == DType::f32 && first_nonfinite(t) >= 0)
@@ -146,6 +148,19 @@ TrainConfig checkpoint_config(const std::string& out_dir) {
   return TrainConfig::from_json(j, path + " (metadata 'config')");
 }
 
+nlohmann::json checkpoint_objective(const std::string& out_dir) {
+  const std::string path = out_dir + "/checkpoint.safetensors";
+  KD_CHECK(std::filesystem::exists(path), path, ": not found, nothing to resume");
+  TensorFile f = load_safetensors(path);
+  auto it = f.metadata.find("objective");
+  if (it == f.metadata.end()) return nullptr;
+  try {
+    return nlohmann::json::parse(it->second);
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": metadata 'objective' is not valid JSON: ", e.what());
+  }
+}
+
 TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, const Dataset& test_set,
                   const TrainOptions& opts) {
   const std::string& out_dir = opts.out_dir;
@@ -163,7 +178,11 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
   const int64_t per_epoch = loader.batches_per_epoch();
   KD_CHECK(per_epoch > 0, "train: ", train_set.size(), " training images make no full batch of ", c.batch);
   const int64_t total = c.epochs * per_epoch;
-  auto opt = make_optimizer(c, m.params);
+  const Objective& obj = opts.objective;
+  // Everything the optimizer updates: the model's parameters and the objective's own.
+  std::map<std::string, Var> trained = m.params;
+  for (auto& [k, p] : obj.extra_params) trained["extra." + k] = p;
+  auto opt = make_optimizer(c, trained);
   auto sched = make_schedule(c, total);
   const std::string ck_path = out_dir + "/checkpoint.safetensors";
   const bool skip_bad = c.on_nonfinite == "skip";
@@ -177,14 +196,24 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
     // was written (with their defaults) do not count as differences.
     KD_CHECK(checkpoint_config(out_dir).to_json() == c.to_json(), ck_path,
              ": written by a different config; resume with the config recorded in it");
+    KD_CHECK(checkpoint_objective(out_dir) == obj.record, ck_path,
+             ": written for a different objective (metadata 'objective'); resume it with the same command");
     std::map<std::string, Tensor> model_state, optim_state;
     for (auto& [k, t] : f.tensors) {
       if (k.rfind("optim.", 0) == 0)
         optim_state[k.substr(6)] = t;
+      else if (k.rfind("extra.", 0) == 0)
+        continue;
       else
         model_state[k] = t;
     }
     m.load_state(model_state, ck_path);
+    for (auto& [k, p] : obj.extra_params) {
+      auto it = f.tensors.find("extra." + k);
+      KD_CHECK(it != f.tensors.end() && it->second.shape() == p.value().shape(), ck_path, ": tensor 'extra.", k,
+               "' missing or of another shape than ", shape_str(p.value().shape()));
+      std::memcpy(p.value().f32(), it->second.f32(), it->second.numel() * sizeof(float));
+    }
     opt->load_state(optim_state);
     step = meta_int(f, "step", ck_path);
     sums.correct = meta_int(f, "epoch_correct", ck_path);
@@ -217,7 +246,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
       ScheduleValue sv = sched->at(step);
       opt->set_lr(sv.lr);
       if (sv.momentum) opt->set_momentum(*sv.momentum);
-      m.zero_grad();
+      for (auto& [k, p] : trained) p.zero_grad();
       if (hooks.on_batch) hooks.on_batch(b);
       // In skip mode a bad batch must not leave NaN in the BN running statistics either.
       std::map<std::string, Tensor> saved_buffers;
@@ -225,9 +254,12 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
         for (auto& [k, t] : m.buffers) saved_buffers[k] = t.clone();
       // Reseeded each step so that a resumed run draws the same dropout masks.
       Rng dropout_rng(c.seed + uint64_t(step) * 0x9E3779B97F4A7C15ull, rng_stream::dropout);
-      Var logits = m.forward(Var(b.x), true, &dropout_rng);
-      Var loss = b.soft.defined() ? F::soft_cross_entropy(logits, b.soft)
-                                  : F::cross_entropy(logits, b.y, float(c.label_smoothing));
+      std::map<std::string, Var> taps;
+      for (const std::string& t : obj.taps) taps[t] = Var();
+      Var logits = m.forward(Var(b.x), true, &dropout_rng, obj.taps.empty() ? nullptr : &taps);
+      Var loss = obj.loss ? obj.loss({b, logits, taps, step, total})
+                 : b.soft.defined() ? F::soft_cross_entropy(logits, b.soft)
+                                    : F::cross_entropy(logits, b.y, float(c.label_smoothing));
       const float lv = loss.value().f32()[0];
       std::string bad;  // what went non-finite, if anything
       if (!std::isfinite(lv)) {
@@ -235,7 +267,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
         bad = std::string("the loss is ") + (std::isnan(lv) ? "nan" : std::to_string(lv));
       } else {
         loss.backward();
-        for (auto& [k, p] : m.params)
+        for (auto& [k, p] : trained)
           if (p.grad().defined() && first_nonfinite(p.grad()) >= 0) {
             bad = "the gradient of '" + k + "' has NaN/Inf";
             break;
@@ -254,7 +286,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
         stopping = c.max_steps > 0 && step >= c.max_steps;
         continue;
       }
-      if (c.clip_grad_norm > 0) clip_grad_norm(m.params, c.clip_grad_norm);
+      if (c.clip_grad_norm > 0) clip_grad_norm(trained, c.clip_grad_norm);
       opt->step();
       ++step, ++in_epoch;
       const int64_t n = b.x.size(0);
@@ -271,7 +303,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
       // Mid-epoch checkpoints; the last batch of an epoch is covered by the epoch's own.
       if (!out_dir.empty() && opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0 && in_epoch < per_epoch &&
           !stopping)
-        save_checkpoint(ck_path, m, *opt, c, step, epoch, sums, res.skipped_steps);
+        save_checkpoint(ck_path, m, *opt, c, obj, step, epoch, sums, res.skipped_steps);
     }
     EvalResult ev = test_set.size() > 0 ? evaluate(m, test_set) : EvalResult{};
     const double secs = now_s() - t_epoch;
@@ -289,7 +321,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
                              {"images_per_s", info.images_per_s}, {"skipped_steps", res.skipped_steps}};
       log << line.dump() << "\n" << std::flush;
       // A run stopped early by max_steps records where it stopped; the epoch counts as done.
-      save_checkpoint(ck_path, m, *opt, c, step, epoch + 1, sums, res.skipped_steps);
+      save_checkpoint(ck_path, m, *opt, c, obj, step, epoch + 1, sums, res.skipped_steps);
     }
     if (hooks.on_epoch) hooks.on_epoch(info);
     if (stopping) break;

@@ -48,11 +48,31 @@ struct TrainResult {
   std::vector<EpochInfo> epochs;
 };
 
+// What the training minimises. The default (no loss function) is the cross-entropy of the
+// config: hard labels with optional label smoothing, or the mixed targets of CutMix/mixup.
+// Distillation (distill/) supplies its own: it reads the logits, the outputs of the model nodes
+// named in `taps`, and may train extra parameters of its own (adapters), which the optimizer
+// updates with the model's and checkpoints store as "extra.<name>" (model.safetensors does not).
+struct Objective {
+  struct Context {
+    const Batch& batch;
+    const Var& logits;
+    const std::map<std::string, Var>& taps;
+    int64_t step, total_steps;  // global step (0-based) and the run's length, for schedules
+  };
+  std::function<Var(const Context&)> loss;
+  std::vector<std::string> taps;
+  std::map<std::string, Var> extra_params;
+  // Recorded in checkpoints (metadata "objective"); a resume must present the same record.
+  nlohmann::json record;
+};
+
 struct TrainOptions {
   std::string out_dir;           // empty: write nothing
   bool resume = false;           // continue from out_dir/checkpoint.safetensors
   int64_t checkpoint_every = 0;  // > 0: also checkpoint every N optimizer steps inside an epoch
   TrainHooks hooks;
+  Objective objective;
 };
 
 // Trains m in place. out_dir (created if missing) receives metrics.jsonl, checkpoint.safetensors
@@ -68,10 +88,12 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
                   const TrainOptions& opts);
 inline TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, const Dataset& test_set,
                          const std::string& out_dir, const TrainHooks& hooks = {}) {
-  return train(m, c, train_set, test_set, TrainOptions{out_dir, false, 0, hooks});
+  return train(m, c, train_set, test_set, TrainOptions{out_dir, false, 0, hooks, {}});
 }
 
 // The config recorded in out_dir's checkpoint (for `kd train --resume`); names the file in errors.
 TrainConfig checkpoint_config(const std::string& out_dir);
+// The objective record of out_dir's checkpoint (null for plain cross-entropy training).
+nlohmann::json checkpoint_objective(const std::string& out_dir);
 
 }  // namespace kd

@@ -221,10 +221,39 @@ def kd_loss_cases():
                   f"{tag}.T": np.array([T], dtype=np.float32), f"{tag}.alpha": np.array([a], dtype=np.float32)})
     save_safetensors(os.path.join(OUT, "kd_loss.safetensors"), d)
 
+# ---- distillation: FitNets hint, attention transfer, two teachers -----------------------------
+def distill_cases():
+    """Float64 references for distill/: hint = mse_loss(conv1x1(s; W, b), t); attention transfer
+    = mean((normalize(s.pow(2).mean(1).flatten(1)) - normalize(t...))^2); two teachers = KD loss
+    against the weighted mean of their softened distributions."""
+    g = torch.Generator().manual_seed(2468)
+    def rnd(*s, scale=1.0):  # inputs rounded to float32 first: the test feeds the stored float32 values
+        return (torch.randn(*s, generator=g, dtype=torch.float64) * scale).float().double()
+    d = {}
+    s = rnd(2, 3, 4, 4).requires_grad_(True); t = rnd(2, 5, 4, 4)
+    w = rnd(5, 3, 1, 1, scale=0.5).requires_grad_(True); b = rnd(5, scale=0.1).requires_grad_(True)
+    loss = F.mse_loss(F.conv2d(s, w, b), t); loss.backward()
+    d.update({"hint.s": s, "hint.t": t, "hint.w": w, "hint.b": b, "hint.loss": loss.reshape(1),
+              "hint.grad_s": s.grad, "hint.grad_w": w.grad, "hint.grad_b": b.grad})
+    def at(x): return F.normalize(x.pow(2).mean(1).flatten(1))
+    s = rnd(3, 4, 5, 5).requires_grad_(True); t = rnd(3, 7, 5, 5, scale=2.0)
+    loss = (at(s) - at(t)).pow(2).mean(); loss.backward()
+    d.update({"at.s": s, "at.t": t, "at.loss": loss.reshape(1), "at.grad_s": s.grad, "at.map_t": at(t)})
+    T, a, w1, w2 = 3.0, 0.8, 0.7, 0.3
+    s = rnd(4, 10, scale=3.0).requires_grad_(True); t1 = rnd(4, 10, scale=3.0); t2 = rnd(4, 10, scale=3.0)
+    y = torch.randint(0, 10, (4,), generator=g)
+    p = w1 * F.softmax(t1 / T, -1) + w2 * F.softmax(t2 / T, -1)
+    loss = a * T * T * F.kl_div(F.log_softmax(s / T, -1), p, reduction="batchmean") + (1 - a) * F.cross_entropy(s, y)
+    loss.backward()
+    d.update({"multi.s": s, "multi.t1": t1, "multi.t2": t2, "multi.y": y.double(), "multi.loss": loss.reshape(1),
+              "multi.grad_s": s.grad})
+    save_safetensors(os.path.join(OUT, "distill.safetensors"), {k: t2n(v.float()) for k, v in d.items()},
+                     {"T": str(T), "alpha": str(a), "w1": str(w1), "w2": str(w2)})
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     from torch_ref import Teacher, Student
-    op_cases(); optim_cases(); kd_loss_cases()
+    op_cases(); optim_cases(); kd_loss_cases(); distill_cases()
     step_case("student", Student(), 16)
     step_case("teacher", Teacher(), 32)
     print("goldens written to", os.path.abspath(OUT))

@@ -100,7 +100,7 @@ TEST_CASE("a run interrupted and resumed from its checkpoint ends bit-identical 
   std::filesystem::remove_all(base);
   auto fresh = [&] { return Model::create(build_model(c.model, "test"), c.seed); };
   Model ref = fresh();
-  TrainResult rr = train(ref, c, tr, te, TrainOptions{base + "/ref", false, 5, {}});
+  TrainResult rr = train(ref, c, tr, te, TrainOptions{base + "/ref", false, 5, {}, {}});
   // Crash (an exception from the step hook) after step `crash`; resume from what is on disk.
   for (int64_t crash : {7, 17, 23}) {
     INFO("crash after step ", crash);
@@ -111,9 +111,9 @@ TEST_CASE("a run interrupted and resumed from its checkpoint ends bit-identical 
     h.on_step = [&](const StepInfo& s) {
       if (s.global_step == crash) throw Crash{};
     };
-    CHECK_THROWS_AS(train(m, c, tr, te, TrainOptions{dir, false, 5, h}), Crash);
+    CHECK_THROWS_AS(train(m, c, tr, te, TrainOptions{dir, false, 5, h, {}}), Crash);
     Model resumed = fresh();
-    TrainResult r2 = train(resumed, c, tr, te, TrainOptions{dir, true, 5, {}});
+    TrainResult r2 = train(resumed, c, tr, te, TrainOptions{dir, true, 5, {}, {}});
     CHECK(r2.steps == rr.steps);
     CHECK(r2.final_test_accuracy == rr.final_test_accuracy);
     auto a = ref.state(), b = resumed.state();
@@ -153,14 +153,14 @@ TEST_CASE("a NaN in a batch: stop names the step, anomaly mode names the op and 
   {
     Model m = Model::create(build_model(c.model, "test"), c.seed);
     calls = 0;
-    CHECK_THROWS_WITH(train(m, c, tr, none, TrainOptions{dir, false, 0, poison}),
+    CHECK_THROWS_WITH(train(m, c, tr, none, TrainOptions{dir, false, 0, poison, {}}),
                       doctest::Contains("the loss is nan at epoch 1 step 3"));
   }
   {
     Model m = Model::create(build_model(c.model, "test"), c.seed);
     calls = 0;
     set_anomaly_detection(true);
-    CHECK_THROWS_WITH(train(m, c, tr, none, TrainOptions{"", false, 0, poison}),
+    CHECK_THROWS_WITH(train(m, c, tr, none, TrainOptions{"", false, 0, poison, {}}),
                       doctest::Contains("the forward output of op conv2d in layer 'features.0' is non-finite"));
     set_anomaly_detection(false);
   }
@@ -169,7 +169,7 @@ TEST_CASE("a NaN in a batch: stop names the step, anomaly mode names the op and 
     cs.on_nonfinite = "skip";
     Model m = Model::create(build_model(cs.model, "test"), cs.seed);
     calls = 0;
-    TrainResult r = train(m, cs, tr, none, TrainOptions{dir, false, 0, poison});
+    TrainResult r = train(m, cs, tr, none, TrainOptions{dir, false, 0, poison, {}});
     CHECK(r.steps == 6);
     CHECK(r.skipped_steps == 1);
     for (auto& [k, t] : m.state()) {
@@ -196,7 +196,7 @@ TEST_CASE("a checkpoint with NaN weights is never written; the previous one stay
   h.on_step = [&](const StepInfo& s) {
     if (s.global_step == 6) m.buffers.begin()->second.f32()[0] = std::numeric_limits<float>::infinity();
   };
-  CHECK_THROWS_WITH(train(m, c, tr, none, TrainOptions{dir, false, 0, h}), doctest::Contains("holds NaN/Inf"));
+  CHECK_THROWS_WITH(train(m, c, tr, none, TrainOptions{dir, false, 0, h, {}}), doctest::Contains("holds NaN/Inf"));
   TensorFile f = load_safetensors(dir + "/checkpoint.safetensors");
   CHECK(f.metadata.at("step") == "4");
   std::filesystem::remove_all(dir);
