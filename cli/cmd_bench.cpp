@@ -1,11 +1,11 @@
 // kd bench train | latency | kernels (cli/bench_kernels.cpp): throughput and latency of whole models, medians of several runs.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/timing.h"
 #include "core/memory.h"
 #include "core/threads.h"
 #include "nn/builders.h"
@@ -16,24 +16,7 @@ namespace kd::cli {
 
 namespace {
 
-double now_s() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 double mib(int64_t bytes) { return double(bytes) / double(1 << 20); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-// Synthetic standard-normal images and uniform labels: the arithmetic of a step does not depend
-// on pixel values, and the benchmark then needs no dataset.
-Tensor random_images(int64_t n, const Shape& chw, uint64_t seed) {
-  Rng r(seed, 77);
-  Tensor x = Tensor::empty({n, chw[0], chw[1], chw[2]});
-  for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = r.normal();
-  return x;
-}
 
 int bench_train(int argc, char** argv) {
   Args a("bench train",
@@ -100,17 +83,8 @@ int bench_latency(int argc, char** argv) {
   apply_threads(a);
   Model m = model_from_args(a, "bench latency");
   const int64_t batch = a.integer("--batch", 1, 1 << 16).value_or(1), reps = a.integer("--reps", 1, 100000).value_or(200);
-  Var x(random_images(batch, m.graph.input_shape, 2));
-  NoGrad ng;
   const int64_t rss_start = current_rss_bytes();
-  for (int i = 0; i < 20; ++i) m.forward(x, false);
-  std::vector<double> ms;
-  for (int64_t r = 0; r < reps; ++r) {
-    double t = now_s();
-    m.forward(x, false);
-    ms.push_back(1e3 * (now_s() - t));
-  }
-  const double med = median(ms);
+  const double med = measure_latency(m, batch, reps).median_ms;
   const std::string what = a.str("--model").value_or(a.str_or("--config", ""));
   if (a.has("--json"))
     std::printf("%s\n", nlohmann::json{{"bench", "latency"}, {"model", what}, {"batch", batch},

@@ -67,8 +67,8 @@ int cmd_distill(int argc, char** argv) {
   Datasets d = load_datasets(c.student);
   std::printf("teachers:");
   for (auto& t : c.teachers) std::printf(" %s (weight %g)", t.model.c_str(), t.weight);
-  std::printf("; T %s, alpha %s; %zu hint and %zu attention pairs\n", c.temperature.to_json().dump().c_str(),
-              c.alpha.to_json().dump().c_str(), c.hints.size(), c.attention.size());
+  std::printf("; T %s, alpha %s; %zu hint and %zu attention pairs\n", c.temperature.describe().c_str(),
+              c.alpha.describe().c_str(), c.hints.size(), c.attention.size());
   o.objective = distill::make_objective(c, m, d.train.size());
   run_with_progress(m, c.student, d, o, o.resume ? "resuming distillation of" : "distilling");
   return 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numbers>
 
 #include "core/error.h"
@@ -45,6 +46,15 @@ ValueSchedule ValueSchedule::from_json(const nlohmann::json& j, const std::strin
 nlohmann::json ValueSchedule::to_json() const {
   if (type == "constant") return start;
   return {{"schedule", type}, {"start", start}, {"end", end}};
+}
+
+std::string ValueSchedule::describe() const {
+  auto num = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return std::string(b);
+  };
+  return type == "constant" ? num(start) : type + " " + num(start) + " -> " + num(end);
 }
 
 }  // namespace kd::distill

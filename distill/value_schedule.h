@@ -19,6 +19,7 @@ struct ValueSchedule {
   // where: "FILE: key" for errors; [lo, hi] the allowed range of start and end.
   static ValueSchedule from_json(const nlohmann::json& j, const std::string& where, double lo, double hi);
   nlohmann::json to_json() const;
+  std::string describe() const;  // "4" or "linear 0.9 -> 0.5", for tables and logs
 };
 
 }  // namespace kd::distill

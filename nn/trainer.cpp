@@ -234,7 +234,11 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
   const double t_start = now_s();
   const int64_t start_step = step;
   const int64_t first_epoch = step / per_epoch;
-  for (int64_t epoch = first_epoch; epoch < c.epochs; ++epoch) {
+  // A checkpoint of a finished run (its model file lost, say): nothing left to train, but the
+  // model is written again with its test accuracy.
+  const bool finished = opts.resume && (step >= total || (c.max_steps > 0 && step >= c.max_steps));
+  if (finished && test_set.size() > 0) res.final_test_accuracy = evaluate(m, test_set).accuracy();
+  for (int64_t epoch = first_epoch; !finished && epoch < c.epochs; ++epoch) {
     const double t_epoch = now_s();
     int64_t in_epoch = epoch == first_epoch ? step % per_epoch : 0;
     if (in_epoch == 0) sums = {};
@@ -327,9 +331,12 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
     if (stopping) break;
   }
   res.steps = step;
-  if (!out_dir.empty())
-    save_model(out_dir + "/model.safetensors", m,
-               {{"config", c.to_json().dump()}, {"test_accuracy", std::to_string(res.final_test_accuracy)}});
+  if (!out_dir.empty()) {
+    std::map<std::string, std::string> meta{{"config", c.to_json().dump()},
+                                            {"test_accuracy", std::to_string(res.final_test_accuracy)}};
+    if (!obj.record.is_null()) meta["objective"] = obj.record.dump();
+    save_model(out_dir + "/model.safetensors", m, meta);
+  }
   return res;
 }
 

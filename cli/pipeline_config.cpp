@@ -1,0 +1,61 @@
+#include "cli/pipeline_config.h"
+
+#include "nn/config_check.h"
+
+namespace kd::cli {
+
+namespace {
+
+// A stage's training config: the file it names, with the pipeline's epochs and data applied.
+TrainConfig stage_config(ConfigReader& r, const std::string& what, const nlohmann::json& data, const std::string& file) {
+  const std::string cfg = r.any_str("config", "");
+  r.require(!cfg.empty(), "'config' (a training config file, e.g. configs/" + what + ".json) is required");
+  TrainConfig c = TrainConfig::load(cfg);
+  if (r.has("epochs")) c.epochs = r.integer("epochs", c.epochs, 1, 100000);
+  r.done();
+  if (data.contains("dir")) c.data_dir = data["dir"].get<std::string>();
+  if (data.contains("train_limit")) c.train_limit = data["train_limit"].get<int64_t>();
+  if (data.contains("test_limit")) c.test_limit = data["test_limit"].get<int64_t>();
+  return c;
+}
+
+}  // namespace
+
+PipelineConfig PipelineConfig::load(const std::string& path) {
+  const nlohmann::json j = read_json_file(path);
+  ConfigReader top(j, path, "");
+  PipelineConfig p;
+  p.out = top.any_str("out", p.out);
+  ConfigReader d = top.object("data");
+  nlohmann::json data = nlohmann::json::object();
+  if (d.has("dir")) data["dir"] = d.any_str("dir", "");
+  if (d.has("train_limit")) data["train_limit"] = d.integer("train_limit", 0, 0, int64_t(1) << 40);
+  if (d.has("test_limit")) data["test_limit"] = d.integer("test_limit", 0, 0, int64_t(1) << 40);
+  d.done();
+  ConfigReader t = top.object("teacher");
+  if (t.has("model")) {
+    p.teacher_model = t.any_str("model", "");
+    t.done();
+  } else {
+    p.teacher = stage_config(t, "teacher", data, path);
+  }
+  ConfigReader s = top.object("student");
+  p.student = stage_config(s, "student", data, path);
+  if (top.has("distill")) {
+    p.distill = top.raw("distill");
+    KD_CHECK(p.distill.is_object() && !p.distill.contains("student") && !p.distill.contains("teachers"), path,
+             ": 'distill' must be an object of distillation settings (temperature, alpha, hints, attention, "
+             "cache_teacher); the pipeline supplies student and teachers");
+  }
+  std::vector<int64_t> seeds = top.int_list("seeds", {0}, 0, int64_t(1) << 53);
+  top.require(!seeds.empty() && seeds.size() <= 16, "'seeds' must list 1 to 16 seeds");
+  p.seeds.assign(seeds.begin(), seeds.end());
+  ConfigReader b = top.object("bench");
+  p.latency_reps = b.integer("latency_reps", 100, 1, 100000);
+  p.throughput_reps = b.integer("throughput_reps", 10, 1, 10000);
+  b.done();
+  top.done();
+  return p;
+}
+
+}  // namespace kd::cli

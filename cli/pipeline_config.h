@@ -1,0 +1,34 @@
+// The pipeline config (JSON) of `kd pipeline`:
+//   {"out": "runs/pipeline-quick",
+//    "data": {"dir": "/usr/share/datasets/fashion-mnist", "train_limit": 20000},  (applied to every stage)
+//    "teacher": {"config": "configs/teacher.json", "epochs": 2}
+//            or {"model": "runs/teacher/model.safetensors"}          (use a trained teacher as is),
+//    "student": {"config": "configs/student.json", "epochs": 3},
+//    "distill": {"temperature": 4, "alpha": 0.9},                   (any key of distill_config.h but
+//                                                                     student and teachers)
+//    "seeds": [0],                                                  (students trained per seed)
+//    "bench": {"latency_reps": 100, "throughput_reps": 10}}
+// Stages run in order (teacher, baseline student, KD student per seed, then the report). Each
+// writes into OUT/<stage>; a stage whose model file exists with the same config is reused, one
+// interrupted is resumed from its checkpoint, so rerunning the command after a crash continues.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "nn/train_config.h"
+
+namespace kd::cli {
+
+struct PipelineConfig {
+  std::string out = "runs/pipeline";
+  std::string teacher_model;  // non-empty: load instead of training
+  TrainConfig teacher, student;
+  nlohmann::json distill = nlohmann::json::object();  // T, alpha, hints ... (distill_config.h keys)
+  std::vector<uint64_t> seeds{0};
+  int64_t latency_reps = 100, throughput_reps = 10;
+
+  static PipelineConfig load(const std::string& path);
+};
+
+}  // namespace kd::cli
