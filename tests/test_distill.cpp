@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "autograd/gradcheck.h"
+#include "random_tensor.h"
 #include "distill/attention.h"
 #include "distill/distiller.h"
 #include "distill/hint.h"
@@ -21,12 +22,7 @@ using namespace kd;
 using namespace kd::distill;
 
 namespace {
-Tensor randn(const Shape& s, uint64_t seed, float scale = 1.f) {
-  Rng r(seed, 9);
-  Tensor t = Tensor::empty(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = scale * r.normal();
-  return t;
-}
+using test::randn;
 }  // namespace
 
 TEST_CASE("hint loss (1x1 adapter + MSE) matches PyTorch, with the adapter's gradients") {

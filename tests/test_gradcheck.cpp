@@ -4,17 +4,13 @@
 #include <cmath>
 
 #include "autograd/gradcheck.h"
+#include "random_tensor.h"
 #include "nn/functional.h"
 
 using namespace kd;
 
 namespace {
-Tensor randn(const Shape& s, uint64_t seed, float scale = 1.f) {
-  Rng r(seed, 9);
-  Tensor t = Tensor::empty(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = scale * r.normal();
-  return t;
-}
+using test::randn;
 // Values bounded away from 0 (and from 6) so ReLU kinks do not break the difference quotient.
 Tensor away_from_kinks(const Shape& s, uint64_t seed) {
   Tensor t = randn(s, seed, 3.f);
