@@ -1,12 +1,14 @@
 // kd distill: trains a student with knowledge distillation from one or more teachers.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/training_run.h"
 #include "distill/distiller.h"
 #include "nn/builders.h"
+#include "nn/slimmable.h"
 
 namespace kd::cli {
 
@@ -17,7 +19,9 @@ int cmd_distill(int argc, char** argv) {
          "(several teachers: their weighted mean distribution), optional FitNets hints and attention\n"
          "transfer, temperature and alpha constant or scheduled. The student's recipe and data come\n"
          "from its training config. Progress, logs and files as kd train: OUT/metrics.jsonl,\n"
-         "OUT/checkpoint.safetensors, OUT/model.safetensors (the student alone, an ordinary model).",
+         "OUT/checkpoint.safetensors, OUT/model.safetensors (the student alone, an ordinary model).\n"
+         "With a \"slimmable\" section the student is trained at several widths at once (sandwich\n"
+         "rule, in-place distillation) and OUT/slimmable.safetensors holds them all (kd slim).",
          {{"--config", "FILE", "distillation config (required unless --resume)"},
           {"--resume", "DIR", "continue the run whose output directory is DIR"},
           {"--checkpoint-every", "N", "also checkpoint every N steps (default: at each epoch's end)"},
@@ -63,14 +67,27 @@ int cmd_distill(int argc, char** argv) {
     if (auto v = a.number("--alpha", 0, 1)) c.alpha = {"constant", *v, *v};
     o.out_dir = a.str_or("--out", "runs/" + std::filesystem::path(*cfg).stem().string());
   }
-  Model m = Model::create(build_model(c.student.model, where), c.student.seed);
   Datasets d = load_datasets(c.student);
+  std::optional<SlimmableModel> slim;
+  Model m;
+  if (c.slimmable) {
+    slim = SlimmableModel::create(c.student.model, c.slimmable->widths, c.student.seed);
+    m = slim->nets[0];  // shares its parameters and buffers with slim
+  } else {
+    m = Model::create(build_model(c.student.model, where), c.student.seed);
+  }
   std::printf("teachers:");
   for (auto& t : c.teachers) std::printf(" %s (weight %g)", t.model.c_str(), t.weight);
   std::printf("; T %s, alpha %s; %zu hint and %zu attention pairs\n", c.temperature.describe().c_str(),
               c.alpha.describe().c_str(), c.hints.size(), c.attention.size());
   o.objective = distill::make_objective(c, m, d.train.size());
+  if (slim) o.objective = distill::make_slimmable_objective(*slim, o.objective, *c.slimmable, c.student.seed);
   run_with_progress(m, c.student, d, o, o.resume ? "resuming distillation of" : "distilling");
+  if (slim) {
+    slim->save(o.out_dir + "/slimmable.safetensors");
+    std::printf("slimmable student (widths %s) saved to %s/slimmable.safetensors; kd slim --model it to measure, "
+                "pick or export a width\n", nlohmann::json(c.slimmable->widths).dump().c_str(), o.out_dir.c_str());
+  }
   return 0;
 }
 

@@ -5,6 +5,7 @@ namespace kd::cli {
 int cmd_train(int argc, char** argv);
 int cmd_distill(int argc, char** argv);
 int cmd_pipeline(int argc, char** argv);
+int cmd_slim(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_bench(int argc, char** argv);

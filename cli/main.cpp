@@ -16,6 +16,7 @@ const char* kUsage =
     "commands:\n"
     "  train     train a model from a JSON config (configs/student.json, configs/teacher.json)\n"
     "  distill   train a student taught by teachers (configs/distill.json)\n"
+    "  slim      a slimmable student: widths, latency budget, export a width\n"
     "  pipeline  the main job: teacher, student with and without KD, deployment table\n"
     "  eval      accuracy, loss and confusion matrix of a model file on the test set\n"
     "  info      graph, parameters and FLOPs per layer of a model file or config\n"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
     if (cmd == "train") return kd::cli::cmd_train(argc, argv);
     if (cmd == "distill") return kd::cli::cmd_distill(argc, argv);
     if (cmd == "pipeline") return kd::cli::cmd_pipeline(argc, argv);
+    if (cmd == "slim") return kd::cli::cmd_slim(argc, argv);
     if (cmd == "eval") return kd::cli::cmd_eval(argc, argv);
     if (cmd == "info") return kd::cli::cmd_info(argc, argv);
     if (cmd == "bench") return kd::cli::cmd_bench(argc, argv);

@@ -1,5 +1,7 @@
 #include "distill/distill_config.h"
 
+#include <algorithm>
+
 #include "nn/config_check.h"
 
 namespace kd::distill {
@@ -64,6 +66,18 @@ DistillConfig DistillConfig::from_json(const json& j, const std::string& file) {
   c.attention = feature_pairs(j, "attention", file);
   for (const char* k : {"hints", "attention"}) top.raw(k);  // read above from j; known keys for done()
   c.cache_teacher = top.boolean("cache_teacher", true);
+  if (top.has("slimmable")) {
+    ConfigReader r = top.object("slimmable");
+    SlimmableOptions o;
+    o.widths = r.num_list("widths", o.widths, 0.01, 16);
+    o.random_widths = r.integer("random_widths", o.random_widths, 0, 16);
+    r.require(!o.widths.empty() && std::is_sorted(o.widths.rbegin(), o.widths.rend()) &&
+                  std::adjacent_find(o.widths.begin(), o.widths.end()) == o.widths.end(),
+              "'widths' must be distinct and in descending order (the largest first)");
+    r.require(c.student.model.value("family", "") == "dsnet", "a slimmable student must be of the dsnet family");
+    r.done();
+    c.slimmable = o;
+  }
   top.done();
   return c;
 }
@@ -75,9 +89,11 @@ json DistillConfig::to_json() const {
   for (auto& t : teachers) ts.push_back({{"model", t.model}, {"weight", t.weight}});
   for (auto& p : hints) hs.push_back({{"student", p.student}, {"teacher", p.teacher}, {"weight", p.weight}});
   for (auto& p : attention) as.push_back({{"student", p.student}, {"teacher", p.teacher}, {"weight", p.weight}});
-  return {{"student", student.to_json()}, {"teachers", ts},          {"temperature", temperature.to_json()},
-          {"alpha", alpha.to_json()},     {"hints", hs},             {"attention", as},
-          {"cache_teacher", cache_teacher}};
+  json j = {{"student", student.to_json()}, {"teachers", ts},          {"temperature", temperature.to_json()},
+            {"alpha", alpha.to_json()},     {"hints", hs},             {"attention", as},
+            {"cache_teacher", cache_teacher}};
+  if (slimmable) j["slimmable"] = {{"widths", slimmable->widths}, {"random_widths", slimmable->random_widths}};
+  return j;
 }
 
 }  // namespace kd::distill

@@ -86,6 +86,7 @@ void save_checkpoint(const std::string& path, const Model& m, const Optimizer& o
   TensorFile ck = model_to_file(m);
   for (auto& [k, t] : opt.state()) ck.tensors["optim." + k] = t;
   for (auto& [k, p] : obj.extra_params) ck.tensors["extra." + k] = p.value();
+  for (auto& [k, t] : obj.extra_buffers) ck.tensors["extra." + k] = t;
   if (!obj.record.is_null()) ck.metadata["objective"] = obj.record.dump();
   // A checkpoint is what a resumed run trusts: never replace a good one with non-finite values.
   for (auto& [k, t] : ck.tensors)
@@ -208,12 +209,14 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
         model_state[k] = t;
     }
     m.load_state(model_state, ck_path);
-    for (auto& [k, p] : obj.extra_params) {
+    auto load_extra = [&](const std::string& k, const Tensor& dst) {  // writes into dst's shared storage
       auto it = f.tensors.find("extra." + k);
-      KD_CHECK(it != f.tensors.end() && it->second.shape() == p.value().shape(), ck_path, ": tensor 'extra.", k,
-               "' missing or of another shape than ", shape_str(p.value().shape()));
-      std::memcpy(p.value().f32(), it->second.f32(), it->second.numel() * sizeof(float));
-    }
+      KD_CHECK(it != f.tensors.end() && it->second.shape() == dst.shape() && it->second.dtype() == DType::f32, ck_path,
+               ": tensor 'extra.", k, "' missing or not f32 ", shape_str(dst.shape()));
+      std::memcpy(dst.f32(), it->second.f32(), it->second.numel() * sizeof(float));
+    };
+    for (auto& [k, p] : obj.extra_params) load_extra(k, p.value());
+    for (auto& [k, t] : obj.extra_buffers) load_extra(k, t);
     opt->load_state(optim_state);
     step = meta_int(f, "step", ck_path);
     sums.correct = meta_int(f, "epoch_correct", ck_path);

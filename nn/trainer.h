@@ -63,6 +63,7 @@ struct Objective {
   std::function<Var(const Context&)> loss;
   std::vector<std::string> taps;
   std::map<std::string, Var> extra_params;
+  std::map<std::string, Tensor> extra_buffers;  // state the objective keeps (e.g. BN statistics), checkpointed alike
   // Recorded in checkpoints (metadata "objective"); a resume must present the same record.
   nlohmann::json record;
 };

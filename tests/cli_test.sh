@@ -21,7 +21,7 @@ expect_re() {  # as expect, with an extended regular expression
     fails=$((fails + 1))
   fi
 }
-for c in train distill pipeline eval info "bench train" "bench latency"; do expect 0 "usage: kd" -- $c --help; done
+for c in train distill pipeline slim eval info "bench train" "bench latency"; do expect 0 "usage: kd" -- $c --help; done
 expect 0 "commands:" -- --help
 expect 2 "unknown command" -- frobnicate
 expect 1 "unknown argument '--epoch'" -- train --config configs/student.json --epoch 3

@@ -32,6 +32,19 @@ out=$("$KD" distill --resume "$tmp/t" 2>&1); grep -q "not a distillation run" <<
 echo '{"student": "configs/student.json", "teachers": [{"model": "x"}], "alpha": 3}' >"$tmp/bad.json"
 out=$("$KD" distill --config "$tmp/bad.json" 2>&1); grep -q "bad.json: alpha is 3, allowed \[0, 1\]" <<<"$out" || fail "bad alpha: $out"
 
+# A slimmable student: kd slim measures its widths, picks one by budget and exports it.
+cat >"$tmp/s.json" <<JSON
+{"student": "configs/student.json", "teachers": [{"model": "$tmp/t/model.safetensors"}],
+ "slimmable": {"widths": [1.0, 0.5, 0.25]}}
+JSON
+"$KD" distill --config "$tmp/s.json" --steps 3 --train-limit 512 --out "$tmp/s" >"$tmp/s.log" 2>&1 || fail "slimmable distill: $(tail -3 "$tmp/s.log")"
+"$KD" slim --model "$tmp/s/slimmable.safetensors" --reps 5 --budget-ms 1000 --out "$tmp/s/w.safetensors" >"$tmp/slim.log" 2>&1 || fail "kd slim: $(cat "$tmp/slim.log")"
+grep -q "budget 1000.000 ms: width 1 " "$tmp/slim.log" || fail "a generous budget should pick the full width: $(cat "$tmp/slim.log")"
+"$KD" slim --model "$tmp/s/slimmable.safetensors" --reps 5 --width 0.25 --out "$tmp/s/q.safetensors" >/dev/null 2>&1 || fail "kd slim --width"
+"$KD" info --model "$tmp/s/q.safetensors" | grep -q "3,490 parameters" || fail "width 0.25 export is not the 3,490-parameter student"
+out=$("$KD" slim --model "$tmp/s/slimmable.safetensors" --width 0.3 2>&1); grep -q "width 0.3 is not one of the model's widths" <<<"$out" || fail "bad width: $out"
+out=$("$KD" slim --model "$tmp/t/model.safetensors" 2>&1); grep -q "not a slimmable model" <<<"$out" || fail "slim on a plain model: $out"
+
 # kd pipeline on 512 images, one epoch each, two seeds.
 cat >"$tmp/p.json" <<JSON
 {"out": "$tmp/p", "data": {"train_limit": 512, "test_limit": 300},
