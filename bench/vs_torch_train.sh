@@ -10,18 +10,22 @@ cd "$(dirname "$0")/.."
 R=${1:-5}; T=${2:-2}; KD=${3:-build/kd}
 ref=../shared/reference/torch_ref.py
 [ -f "$ref" ] || { echo "needs $ref (the shared PyTorch reference)"; exit 1; }
-declare -a pt pst kt ks
+declare -a pt pst pkd kt ks kkd
 for r in $(seq 1 "$R"); do
   line=$(THREADS=$T /usr/bin/python3 "$ref" throughput | grep train_img_per_s)
   pt+=("$(sed -E 's/.*teacher=([0-9.]+).*/\1/' <<<"$line")")
   pst+=("$(sed -E 's/.*student=([0-9.]+).*/\1/' <<<"$line")")
+  pkd+=("$(sed -E 's/.*kd=([0-9.]+).*/\1/' <<<"$line")")
   kt+=("$("$KD" bench train --config configs/teacher.json --threads "$T" --steps 3 --reps 3 --json |
           sed -E 's/.*"images_per_s":([0-9.]+).*/\1/')")
   ks+=("$("$KD" bench train --config configs/student.json --threads "$T" --steps 5 --reps 3 --json |
           sed -E 's/.*"images_per_s":([0-9.]+).*/\1/')")
-  echo "round $r: teacher torch ${pt[-1]} kd ${kt[-1]} | student torch ${pst[-1]} kd ${ks[-1]}"
+  kkd+=("$("$KD" bench train --config configs/student.json --teacher configs/teacher.json --threads "$T" --steps 3 --reps 3 --json |
+          sed -E 's/.*"images_per_s":([0-9.]+).*/\1/')")
+  echo "round $r: teacher torch ${pt[-1]} kd ${kt[-1]} | student torch ${pst[-1]} kd ${ks[-1]} | KD step torch ${pkd[-1]} kd ${kkd[-1]}"
 done
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 echo "median over $R rounds, $T threads, img/s:"
 echo "  teacher: PyTorch $(med "${pt[@]}")  kd $(med "${kt[@]}")"
 echo "  student: PyTorch $(med "${pst[@]}")  kd $(med "${ks[@]}")"
+echo "  KD step: PyTorch $(med "${pkd[@]}")  kd $(med "${kkd[@]}")"

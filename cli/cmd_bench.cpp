@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -9,6 +10,7 @@
 #include "core/memory.h"
 #include "core/threads.h"
 #include "nn/builders.h"
+#include "nn/model_io.h"
 #include "nn/functional.h"
 #include "nn/train_config.h"
 
@@ -22,8 +24,11 @@ int bench_train(int argc, char** argv) {
   Args a("bench train",
          "Training throughput (images/s) of one SGD step (forward, cross-entropy, backward, update) at a\n"
          "batch size, on synthetic data: the median over --reps timed runs of --steps steps each,\n"
-         "after 3 warm-up steps. Compare with ../shared/reference/torch_ref.py throughput.",
+         "after 3 warm-up steps. With --teacher, a distillation step instead: the teacher's eval-mode\n"
+         "forward without gradients, then the student's step on the fused KD loss (T 4, alpha 0.7, as\n"
+         "torch_ref.py's kd). Compare with ../shared/reference/torch_ref.py throughput.",
          {{"--config", "FILE", "training config whose model and optimizer are used (required)"},
+          {"--teacher", "FILE", "time a KD step taught by this model (a model file or a training config)"},
           {"--batch", "N", "batch size (default 128)"},
           {"--steps", "N", "steps per timed run (default 10)"},
           {"--reps", "N", "timed runs (default 5)"},
@@ -40,9 +45,24 @@ int bench_train(int argc, char** argv) {
   Tensor x = random_images(batch, m.graph.input_shape, 1);
   std::vector<int32_t> y(batch);
   for (int64_t i = 0; i < batch; ++i) y[i] = int32_t(i % 10);
+  std::optional<Model> teacher;
+  if (auto t = a.str("--teacher"))
+    teacher = t->size() > 5 && t->substr(t->size() - 5) == ".json"
+                  ? Model::create(build_model(TrainConfig::load(*t).model, *t), 0)
+                  : load_model(*t);
   auto step = [&] {
     m.zero_grad();
-    Var loss = F::cross_entropy(m.forward(Var(x), true), y);
+    Var loss;
+    if (teacher) {
+      Tensor tl;
+      {
+        NoGrad ng;
+        tl = teacher->forward(Var(x), false).value();
+      }
+      loss = F::kd_loss(m.forward(Var(x), true), tl, y, 4.f, 0.7f);
+    } else {
+      loss = F::cross_entropy(m.forward(Var(x), true), y);
+    }
     loss.backward();
     opt->step();
   };
@@ -56,14 +76,14 @@ int bench_train(int argc, char** argv) {
   }
   const double med = median(ips);
   if (a.has("--json"))
-    std::printf("%s\n", nlohmann::json{{"bench", "train"}, {"config", *a.str("--config")}, {"batch", batch},
+    std::printf("%s\n", nlohmann::json{{"bench", teacher ? "kd_step" : "train"}, {"config", *a.str("--config")}, {"batch", batch},
                                        {"threads", num_threads()}, {"images_per_s", med}, {"runs", ips},
                                        {"peak_rss_mib", mib(peak_rss_bytes())},
                                        {"rss_before_mib", mib(rss_start)}}.dump().c_str());
   else
-    std::printf("train %s: batch %lld, %d threads: %.1f img/s (median of %lld runs of %lld steps; min %.1f, max %.1f)\n"
+    std::printf("%s %s: batch %lld, %d threads: %.1f img/s (median of %lld runs of %lld steps; min %.1f, max %.1f)\n"
                 "memory: peak resident %.1f MiB (%.1f MiB before the first step)\n",
-                a.str("--config")->c_str(), (long long)batch, num_threads(), med, (long long)reps, (long long)steps,
+                teacher ? "KD step" : "train", a.str("--config")->c_str(), (long long)batch, num_threads(), med, (long long)reps, (long long)steps,
                 *std::min_element(ips.begin(), ips.end()), *std::max_element(ips.begin(), ips.end()),
                 mib(peak_rss_bytes()), mib(rss_start));
   return 0;

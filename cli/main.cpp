@@ -20,7 +20,7 @@ const char* kUsage =
     "  pipeline  the main job: teacher, student with and without KD, deployment table\n"
     "  eval      accuracy, loss and confusion matrix of a model file on the test set\n"
     "  info      graph, parameters and FLOPs per layer of a model file or config\n"
-    "  bench     training throughput (bench train) or inference latency (bench latency)\n";
+    "  bench     training throughput, inference latency, kernels (bench train, latency, kernels)\n";
 }
 
 int main(int argc, char** argv) {
