@@ -50,7 +50,7 @@ int cmd_distill(int argc, char** argv) {
     nlohmann::json rec = checkpoint_objective(*resume);
     KD_CHECK(!rec.is_null(), *resume, "/checkpoint.safetensors: not a distillation run (resume it with kd train)");
     where = *resume + "/checkpoint.safetensors (metadata 'objective')";
-    c = distill::DistillConfig::from_json(rec, where);
+    c = distill::config_from_record(rec, where);
     o.out_dir = *resume, o.resume = true;
   } else {
     auto cfg = a.str("--config");

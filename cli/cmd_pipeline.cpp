@@ -48,7 +48,7 @@ std::vector<double> read_curve(const std::string& metrics) {
 std::string run_stage(const std::string& dir, const TrainConfig& c, const std::optional<distill::DistillConfig>& d,
                       const std::string& what) {
   const std::string model = dir + "/model.safetensors", ck = dir + "/checkpoint.safetensors";
-  const std::string objective = d ? d->to_json().dump() : "";
+  const std::string objective = d ? distill::objective_record(*d).dump() : "";
   if (std::filesystem::exists(model) && meta_or_empty(model, "config") == c.to_json().dump() &&
       meta_or_empty(model, "objective") == objective) {
     std::printf("== %s: reusing %s (same config)\n", what.c_str(), model.c_str());
@@ -57,7 +57,7 @@ std::string run_stage(const std::string& dir, const TrainConfig& c, const std::o
   bool resume = false;
   if (std::filesystem::exists(ck)) {
     resume = checkpoint_config(dir).to_json() == c.to_json() &&
-             (d ? checkpoint_objective(dir) == d->to_json() : checkpoint_objective(dir).is_null());
+             (d ? checkpoint_objective(dir).dump() == objective : checkpoint_objective(dir).is_null());
     // A checkpoint at the run's last step is a finished run whose model file was lost: resuming
     // it rewrites the model.
   }

@@ -5,7 +5,10 @@
 #include "distill/hint.h"
 #include "distill/teacher_ensemble.h"
 #include "nn/functional.h"
+#include "nn/atomic_file.h"
 #include "nn/model_io.h"
+
+#include <cstdio>
 
 namespace kd::distill {
 
@@ -135,8 +138,26 @@ Objective make_objective(const DistillConfig& c, const Model& student, int64_t t
     s->cached.assign(train_rows, 0);
   }
   o.loss = [s](const Objective::Context& ctx) { return combined_loss(*s, ctx); };
-  o.record = c.to_json();
+  o.record = objective_record(c);
   return o;
+}
+
+nlohmann::json objective_record(const DistillConfig& c) {
+  nlohmann::json files = nlohmann::json::array();
+  for (const TeacherRef& t : c.teachers) {
+    const std::string bytes = read_file(t.model, size_t(1) << 34);
+    uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a: a change detector, not a cryptographic hash
+    for (unsigned char ch : bytes) h = (h ^ ch) * 0x100000001b3ull;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+    files.push_back({{"model", t.model}, {"bytes", bytes.size()}, {"fnv1a64", hex}});
+  }
+  return {{"distill", c.to_json()}, {"teacher_files", files}};
+}
+
+DistillConfig config_from_record(const nlohmann::json& record, const std::string& where) {
+  KD_CHECK(record.is_object() && record.contains("distill"), where, ": not a distillation record");
+  return DistillConfig::from_json(record["distill"], where);
 }
 
 TrainResult distill(Model& student, const DistillConfig& c, const Dataset& train_set, const Dataset& test_set,

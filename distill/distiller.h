@@ -19,6 +19,13 @@ namespace kd::distill {
 // are drawn from the student's seed. `train_rows` is the size of the training set (for the cache).
 Objective make_objective(const DistillConfig& c, const Model& student, int64_t train_rows);
 
+// What a checkpoint or model file records about the objective: the resolved config and, for
+// each teacher file, its size and FNV-1a 64-bit digest, so that a run whose teacher was retrained
+// in place is not mistaken for the same run (resume and pipeline stage reuse compare it).
+nlohmann::json objective_record(const DistillConfig& c);
+// The config inside such a record (for kd distill --resume).
+DistillConfig config_from_record(const nlohmann::json& record, const std::string& where);
+
 // Trains the student of c with distillation (the student's recipe, data and seed).
 TrainResult distill(Model& student, const DistillConfig& c, const Dataset& train_set, const Dataset& test_set,
                     TrainOptions opts);

@@ -68,6 +68,19 @@ rm "$tmp/p/student-kd-seed1/model.safetensors"
 "$KD" pipeline --config "$tmp/p.json" --threads 2 >"$tmp/p3.log" 2>&1 || fail "pipeline after a lost model"
 grep -q "student with KD, seed1 (resuming its checkpoint)" "$tmp/p3.log" || fail "lost stage not resumed: $(grep '^==' "$tmp/p3.log")"
 [ "$(grep -c 'reusing' "$tmp/p3.log")" -eq 4 ] || fail "the other 4 stages should be reused"
+# A teacher retrained in place (same path, new weights): the KD stages must not be reused.
+cat >"$tmp/p2.json" <<JSON
+{"out": "$tmp/p", "data": {"train_limit": 512, "test_limit": 300},
+ "teacher": {"model": "$tmp/t/model.safetensors"},
+ "student": {"config": "configs/student.json", "epochs": 1},
+ "distill": {"temperature": 4, "alpha": 0.9}, "seeds": [0],
+ "bench": {"latency_reps": 5, "throughput_reps": 2}}
+JSON
+"$KD" pipeline --config "$tmp/p2.json" --threads 2 >"$tmp/p4.log" 2>&1 || fail "pipeline with a given teacher"
+"$KD" train --config configs/teacher.json --steps 2 --train-limit 512 --batch 64 --seed 9 --out "$tmp/t" >/dev/null 2>&1
+"$KD" pipeline --config "$tmp/p2.json" --threads 2 >"$tmp/p5.log" 2>&1 || fail "pipeline after the teacher changed"
+grep -q "^== student with KD, seed0$" "$tmp/p5.log" || fail "KD stage reused with a changed teacher: $(grep '^==' "$tmp/p5.log")"
+grep -q "^== student without KD, seed0: reusing" "$tmp/p5.log" || fail "baseline stage should be reused"
 echo '{"teacher": {"config": "configs/teacher.json"}, "student": {"config": "configs/student.json", "epoch": 3}}' >"$tmp/pbad.json"
 out=$("$KD" pipeline --config "$tmp/pbad.json" 2>&1); grep -q "'student.epoch' is not a known key" <<<"$out" || fail "bad pipeline config: $out"
 
