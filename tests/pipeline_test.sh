@@ -12,11 +12,20 @@ if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist): skipped"; exit 0
 fi
 export OMP_WAIT_POLICY=passive
+# Small test sets: every epoch ends with an evaluation, which under AddressSanitizer costs minutes
+# for the teacher on all 10,000 test images.
+python3 - "$tmp" <<'PY'
+import json, sys
+for name in ("teacher", "student"):
+    c = json.load(open(f"configs/{name}.json"))
+    c.setdefault("data", {})["test_limit"] = 200
+    json.dump(c, open(f"{sys.argv[1]}/{name}.json", "w"))
+PY
 
 # kd distill: a teacher of 4 steps, then a student distilled with a hint and attention transfer.
-"$KD" train --config configs/teacher.json --steps 4 --train-limit 512 --batch 64 --out "$tmp/t" >"$tmp/t.log" 2>&1 || fail "teacher: $(tail -3 "$tmp/t.log")"
+"$KD" train --config "$tmp/teacher.json" --steps 4 --train-limit 512 --batch 64 --out "$tmp/t" >"$tmp/t.log" 2>&1 || fail "teacher: $(tail -3 "$tmp/t.log")"
 cat >"$tmp/d.json" <<JSON
-{"student": "configs/student.json", "teachers": [{"model": "$tmp/t/model.safetensors"}],
+{"student": "$tmp/student.json", "teachers": [{"model": "$tmp/t/model.safetensors"}],
  "temperature": {"schedule": "linear", "start": 4, "end": 2}, "alpha": 0.7,
  "hints": [{"student": "features.20", "teacher": "layers.3.relu2"}],
  "attention": [{"student": "features.32", "teacher": "layers.5.relu2", "weight": 100}]}
@@ -34,7 +43,7 @@ out=$("$KD" distill --config "$tmp/bad.json" 2>&1); grep -q "bad.json: alpha is 
 
 # A slimmable student: kd slim measures its widths, picks one by budget and exports it.
 cat >"$tmp/s.json" <<JSON
-{"student": "configs/student.json", "teachers": [{"model": "$tmp/t/model.safetensors"}],
+{"student": "$tmp/student.json", "teachers": [{"model": "$tmp/t/model.safetensors"}],
  "slimmable": {"widths": [1.0, 0.5, 0.25]}}
 JSON
 "$KD" distill --config "$tmp/s.json" --steps 3 --train-limit 512 --out "$tmp/s" >"$tmp/s.log" 2>&1 || fail "slimmable distill: $(tail -3 "$tmp/s.log")"
@@ -48,8 +57,8 @@ out=$("$KD" slim --model "$tmp/t/model.safetensors" 2>&1); grep -q "not a slimma
 # kd pipeline on 512 images, one epoch each, two seeds.
 cat >"$tmp/p.json" <<JSON
 {"out": "$tmp/p", "data": {"train_limit": 512, "test_limit": 300},
- "teacher": {"config": "configs/teacher.json", "epochs": 1},
- "student": {"config": "configs/student.json", "epochs": 1},
+ "teacher": {"config": "$tmp/teacher.json", "epochs": 1},
+ "student": {"config": "$tmp/student.json", "epochs": 1},
  "distill": {"temperature": 4, "alpha": 0.9}, "seeds": [0, 1],
  "bench": {"latency_reps": 5, "throughput_reps": 2}}
 JSON
@@ -72,12 +81,12 @@ grep -q "student with KD, seed1 (resuming its checkpoint)" "$tmp/p3.log" || fail
 cat >"$tmp/p2.json" <<JSON
 {"out": "$tmp/p", "data": {"train_limit": 512, "test_limit": 300},
  "teacher": {"model": "$tmp/t/model.safetensors"},
- "student": {"config": "configs/student.json", "epochs": 1},
+ "student": {"config": "$tmp/student.json", "epochs": 1},
  "distill": {"temperature": 4, "alpha": 0.9}, "seeds": [0],
  "bench": {"latency_reps": 5, "throughput_reps": 2}}
 JSON
 "$KD" pipeline --config "$tmp/p2.json" --threads 2 >"$tmp/p4.log" 2>&1 || fail "pipeline with a given teacher"
-"$KD" train --config configs/teacher.json --steps 2 --train-limit 512 --batch 64 --seed 9 --out "$tmp/t" >/dev/null 2>&1
+"$KD" train --config "$tmp/teacher.json" --steps 2 --train-limit 512 --batch 64 --seed 9 --out "$tmp/t" >/dev/null 2>&1
 "$KD" pipeline --config "$tmp/p2.json" --threads 2 >"$tmp/p5.log" 2>&1 || fail "pipeline after the teacher changed"
 grep -q "^== student with KD, seed0$" "$tmp/p5.log" || fail "KD stage reused with a changed teacher: $(grep '^==' "$tmp/p5.log")"
 grep -q "^== student without KD, seed0: reusing" "$tmp/p5.log" || fail "baseline stage should be reused"
