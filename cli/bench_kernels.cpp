@@ -4,6 +4,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
+#include <functional>
+#include <tuple>
 #include <chrono>
 #include <cstdio>
 #include <vector>
@@ -16,6 +19,7 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "nn/builders.h"
+#include "nn/functional.h"
 
 namespace kd::cli {
 
@@ -110,6 +114,53 @@ std::vector<DwCase> dw_cases(int64_t batch) {
   return cases;
 }
 
+struct DenseCase {
+  std::string name;
+  int64_t N, C, H, W, O, stride;
+};
+
+// The teacher's distinct dense 3x3 convolutions at the given batch, plus DESIGN.md's oneDNN
+// comparison shape (64->64, N64 14x14).
+std::vector<DenseCase> dense_cases(int64_t batch) {
+  std::vector<DenseCase> cases{{"target 64->64 N64 14x14", 64, 64, 14, 14, 64, 1}};
+  for (auto [C, H, O, s] : std::vector<std::array<int64_t, 4>>{
+           {32, 28, 32, 1}, {32, 28, 64, 2}, {64, 14, 64, 1}, {64, 14, 128, 2}, {128, 7, 128, 1}})
+    cases.push_back({"teacher " + std::to_string(C) + "->" + std::to_string(O) + " N" + std::to_string(batch) + " " +
+                         std::to_string(H) + "x" + std::to_string(H) + " s" + std::to_string(s),
+                     batch, C, H, H, O, s});
+  return cases;
+}
+
+// One dense 3x3 (padding 1) convolution through nn's conv2d op, forward alone and forward with
+// both gradients, as training runs it.
+struct DenseBench {
+  DenseCase c;
+  Var x, w;
+  Tensor seed;
+  explicit DenseBench(const DenseCase& cs) : c(cs) {
+    Rng r(3, 5);
+    Tensor xt = Tensor::empty({c.N, c.C, c.H, c.W}), wt = Tensor::empty({c.O, c.C, 3, 3});
+    for (int64_t i = 0; i < xt.numel(); ++i) xt.f32()[i] = r.normal();
+    for (int64_t i = 0; i < wt.numel(); ++i) wt.f32()[i] = 0.1f * r.normal();
+    x = Var(xt, true), w = Var(wt, true);
+    const int64_t Ho = (c.H - 1) / c.stride + 1;
+    seed = Tensor::empty({c.N, c.O, Ho, Ho});
+    for (int64_t i = 0; i < seed.numel(); ++i) seed.f32()[i] = r.normal();
+  }
+  double flops() const {
+    const double Ho = double((c.H - 1) / c.stride + 1);
+    return 2.0 * double(c.N * c.O * c.C * 9) * Ho * Ho;
+  }
+  void forward() {
+    NoGrad ng;
+    F::conv2d(x, w, Var(), int(c.stride), 1, 1);
+  }
+  void forward_backward() {
+    x.zero_grad(), w.zero_grad();
+    F::conv2d(x, w, Var(), int(c.stride), 1, 1).backward(seed);
+  }
+};
+
 }  // namespace
 
 int bench_kernels(int argc, char** argv) {
@@ -159,6 +210,21 @@ int bench_kernels(int argc, char** argv) {
       if (!json)
         std::printf("%-44s %-9s %9.4f %8.2f %6.1f%% %9.3f %7.1fx\n", ("dw3x3 " + c.name).c_str(), p.name, ms, gf,
                     100 * gf / peak, ref, ref / ms);
+    }
+  }
+  // Dense 3x3 convolution (the teacher's layers): no scalar reference of its own, it is GEMM
+  // (Eigen) on a lowered input; "ref" is left empty.
+  for (const DenseCase& c : dense_cases(batch)) {
+    DenseBench b(c);
+    for (auto [name, flops, fn] : std::vector<std::tuple<const char*, double, std::function<void()>>>{
+             {"fwd", b.flops(), [&] { b.forward(); }}, {"fwd+bwd", 3 * b.flops(), [&] { b.forward_backward(); }}}) {
+      const double ms = median_ms(fn, reps);
+      const double gf = flops / (ms * 1e-3) * 1e-9;
+      out["kernels"].push_back({{"kernel", "conv3x3"}, {"shape", c.name}, {"pass", name}, {"ms", ms},
+                                {"gflops", gf}, {"pct_peak", 100 * gf / peak}});
+      if (!json)
+        std::printf("%-44s %-9s %9.4f %8.2f %6.1f%% %9s %8s\n", ("conv3x3 " + c.name).c_str(), name, ms, gf,
+                    100 * gf / peak, "-", "-");
     }
   }
   // Fused distillation loss, forward + gradient: 10-class heads and language-model vocabularies.

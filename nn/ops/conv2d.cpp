@@ -4,8 +4,9 @@
 //   forward   Y_g  = W_g  x col          [Og, Ho*Wo]
 //   dInput    dcol = W_g^T x dY_g        then col2im (the adjoint of im2col)
 //   dWeight   dW_g += dY_g x col^T       (summed over the batch)
-// 1x1 stride-1 convolutions skip the lowering (col is x itself); depthwise ones use the direct
-// kernels of core/kernels/depthwise.h. Images are spread over OpenMP threads; the weight gradient
+// 1x1 stride-1 convolutions skip the lowering (col is x itself); wide enough stride-1 ones use
+// shifted GEMMs over a padded copy instead (nn/ops/conv2d_shifted.h: one copy of the input
+// instead of kh*kw); depthwise ones use the direct kernels of core/kernels/depthwise.h. Images are spread over OpenMP threads; the weight gradient
 // is summed per thread and the per-thread partials are then added in thread order, so the result
 // is deterministic for a given thread count.
 #include <omp.h>
@@ -17,6 +18,7 @@
 #include "core/kernels/dw3x3.h"
 #include "core/kernels/im2col.h"
 #include "nn/functional.h"
+#include "nn/ops/conv2d_shifted.h"
 #include "nn/ops/eigen_map.h"
 
 namespace kd::F {
@@ -36,7 +38,17 @@ struct ConvShape {
   kernels::ConvGeom geom;  // per group
   bool pointwise() const { return kh == 1 && kw == 1 && geom.stride == 1 && geom.pad == 0; }
   bool depthwise() const { return groups == C && Cg == 1 && Og == 1; }
+  bool shifted() const { return !depthwise() && !pointwise() && shifted::applies(geom); }
 };
+
+// The weights of every group in the shifted path's taps-major order: [groups][kh*kw][Og][Cg].
+Tensor taps_major(const Tensor& wc, const ConvShape& s) {
+  Tensor wt = Tensor::empty(wc.shape());
+  const int64_t per_group = s.Og * s.Cg * s.kh * s.kw;
+  for (int64_t g = 0; g < s.groups; ++g)
+    shifted::to_taps_major(wc.f32() + g * per_group, s.Og, s.geom, wt.f32() + g * per_group);
+  return wt;
+}
 
 ConvShape conv_shape(const Tensor& x, const Tensor& w, int stride, int pad, int groups) {
   KD_CHECK(x.dim() == 4 && w.dim() == 4, "conv2d: expected x [N,C,H,W] and w [O,C/groups,kh,kw], got x ",
@@ -86,6 +98,21 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
       else
         kernels::dw_plane_forward(X + nc * HW, w, s.geom, Y + nc * P);
       if (ep.active()) ep.apply(Y + nc * P, P, nc % s.C);
+    }
+  } else if (s.shifted()) {
+    const Tensor wt = taps_major(wc, s);
+    const int64_t per_group = s.Og * K;
+#pragma omp parallel
+    {
+      float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og));
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t g = 0; g < s.groups; ++g) {
+          float* yg = Y + (n * s.O + g * s.Og) * P;
+          shifted::forward(X + (n * s.C + g * s.Cg) * HW, wt.f32() + g * per_group, s.Og, s.geom, scratch, yg);
+          if (ep.active())
+            for (int64_t o = 0; o < s.Og; ++o) ep.apply(yg + o * P, P, g * s.Og + o);
+        }
     }
   } else {
 #pragma omp parallel
@@ -139,6 +166,35 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
             kernels::dw3x3_backward_weight(X + (n * s.C + c) * HW, DY + (n * s.C + c) * P, s.geom, DW + c * kk);
           else
             kernels::dw_plane_backward_weight(X + (n * s.C + c) * HW, DY + (n * s.C + c) * P, s.geom, DW + c * kk);
+    }
+  } else if ((want_x || want_w) && s.shifted()) {
+    const Tensor wt = taps_major(wc, s);
+    const int64_t per_group = s.Og * K;
+    const int nt = omp_get_max_threads();
+    // Per-thread weight-gradient partials in taps-major order, summed in thread order below.
+    Tensor dwt_part = want_w ? Tensor::zeros({nt, WN}) : Tensor();
+#pragma omp parallel num_threads(nt)
+    {
+      float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og));
+      float* my_dwt = want_w ? dwt_part.f32() + size_t(omp_get_thread_num()) * WN : nullptr;
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t g = 0; g < s.groups; ++g) {
+          const float* dyg = DY + (n * s.O + g * s.Og) * P;
+          if (want_w)
+            shifted::backward_weight(X + (n * s.C + g * s.Cg) * HW, dyg, s.Og, s.geom, scratch,
+                                     my_dwt + g * per_group);
+          if (want_x)
+            shifted::backward_input(dyg, wt.f32() + g * per_group, s.Og, s.geom, scratch,
+                                    dx.f32() + (n * s.C + g * s.Cg) * HW);
+        }
+    }
+    if (want_w) {
+      float* total = dwt_part.f32();
+      for (int t = 1; t < nt; ++t)
+        for (int64_t i = 0; i < WN; ++i) total[i] += dwt_part.f32()[size_t(t) * WN + i];
+      for (int64_t g = 0; g < s.groups; ++g)
+        shifted::add_from_taps_major(total + g * per_group, s.Og, s.geom, dw.f32() + g * per_group);
     }
   } else if (want_x || want_w) {
     const int nt = omp_get_max_threads();

@@ -1,0 +1,115 @@
+// The shifted-GEMM stride-1 convolution (nn/ops/conv2d_shifted.h) against a direct loop, over
+// kernels, paddings and odd sizes, and through F::conv2d's gradcheck at shapes where it is used.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "autograd/gradcheck.h"
+#include "nn/functional.h"
+#include "nn/ops/conv2d_shifted.h"
+#include "random_tensor.h"
+
+using namespace kd;
+using kernels::ConvGeom;
+namespace shifted = F::shifted;
+
+namespace {
+
+// y[o, ho, wo] = sum_{c,i,j} w[o, c, i, j] x[c, ho - p + i, wo - p + j], in double.
+std::vector<double> direct_conv(const float* x, const float* w, int64_t O, const ConvGeom& g) {
+  const int64_t Ho = g.Ho(), Wo = g.Wo();
+  std::vector<double> y(size_t(O * Ho * Wo), 0.0);
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t ho = 0; ho < Ho; ++ho)
+      for (int64_t wo = 0; wo < Wo; ++wo) {
+        double acc = 0;
+        for (int64_t c = 0; c < g.C; ++c)
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const int64_t h = ho - g.pad + i, v = wo - g.pad + j;
+              if (h >= 0 && h < g.H && v >= 0 && v < g.W)
+                acc += double(w[((o * g.C + c) * g.kh + i) * g.kw + j]) * x[(c * g.H + h) * g.W + v];
+            }
+        y[size_t((o * Ho + ho) * Wo + wo)] = acc;
+      }
+  return y;
+}
+
+void check_close(const float* got, const std::vector<double>& want, double tol) {
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
+  CHECK(worst <= tol);
+}
+
+}  // namespace
+
+TEST_CASE("shifted conv: forward and both gradients equal the direct convolution") {
+  struct Case { int64_t C, O, H, W, kh, kw, pad; };
+  for (Case t : {Case{1, 1, 3, 3, 3, 3, 1}, Case{3, 5, 7, 9, 3, 3, 1}, Case{4, 3, 14, 14, 3, 3, 1},
+                 Case{5, 7, 11, 17, 3, 3, 0}, Case{2, 4, 9, 8, 5, 5, 2}, Case{3, 2, 6, 13, 5, 3, 1},
+                 Case{17, 19, 5, 16, 3, 3, 2}, Case{2, 3, 8, 6, 2, 2, 0}}) {
+    INFO("C=" << t.C << " O=" << t.O << " " << t.H << "x" << t.W << " k=" << t.kh << "x" << t.kw << " p=" << t.pad);
+    const ConvGeom g{t.C, t.H, t.W, t.kh, t.kw, 1, t.pad};
+    const int64_t Ho = g.Ho(), Wo = g.Wo();
+    Tensor x = test::randn({t.C, t.H, t.W}, 1), w = test::randn({t.O, t.C, t.kh, t.kw}, 2);
+    Tensor dy = test::randn({t.O, Ho, Wo}, 3);
+    std::vector<float> wt(size_t(w.numel())), scratch(shifted::scratch_floats(g, t.O), NAN);
+    shifted::to_taps_major(w.f32(), t.O, g, wt.data());
+
+    std::vector<float> y(size_t(t.O * Ho * Wo));
+    shifted::forward(x.f32(), wt.data(), t.O, g, scratch.data(), y.data());
+    check_close(y.data(), direct_conv(x.f32(), w.f32(), t.O, g), 1e-4);
+
+    // Input gradient: dx[c, h, v] = sum over outputs that read x[c, h, v] of w * dy.
+    std::vector<double> dx_want(size_t(x.numel()), 0.0), dw_want(size_t(w.numel()), 0.0);
+    for (int64_t o = 0; o < t.O; ++o)
+      for (int64_t ho = 0; ho < Ho; ++ho)
+        for (int64_t wo = 0; wo < Wo; ++wo)
+          for (int64_t c = 0; c < t.C; ++c)
+            for (int64_t i = 0; i < t.kh; ++i)
+              for (int64_t j = 0; j < t.kw; ++j) {
+                const int64_t h = ho - t.pad + i, v = wo - t.pad + j;
+                if (h < 0 || h >= t.H || v < 0 || v >= t.W) continue;
+                const double d = dy.f32()[(o * Ho + ho) * Wo + wo];
+                dx_want[size_t((c * t.H + h) * t.W + v)] += d * w.f32()[((o * t.C + c) * t.kh + i) * t.kw + j];
+                dw_want[size_t(((o * t.C + c) * t.kh + i) * t.kw + j)] += d * x.f32()[(c * t.H + h) * t.W + v];
+              }
+    std::vector<float> dx(size_t(x.numel()), NAN);
+    std::fill(scratch.begin(), scratch.end(), NAN);
+    shifted::backward_input(dy.f32(), wt.data(), t.O, g, scratch.data(), dx.data());
+    check_close(dx.data(), dx_want, 1e-4);
+
+    // Weight gradient, accumulated over two calls (two images) onto a non-zero start.
+    std::vector<float> dwt(size_t(w.numel()), 0.f), dw(size_t(w.numel()), 1.f);
+    std::fill(scratch.begin(), scratch.end(), NAN);
+    shifted::backward_weight(x.f32(), dy.f32(), t.O, g, scratch.data(), dwt.data());
+    shifted::backward_weight(x.f32(), dy.f32(), t.O, g, scratch.data(), dwt.data());
+    shifted::add_from_taps_major(dwt.data(), t.O, g, dw.data());
+    for (double& v : dw_want) v = 1.0 + 2.0 * v;
+    check_close(dw.data(), dw_want, 2e-4);
+  }
+}
+
+TEST_CASE("shifted conv: used for wide stride-1 outputs only") {
+  CHECK(shifted::applies(ConvGeom{32, 28, 28, 3, 3, 1, 1}));
+  CHECK(shifted::applies(ConvGeom{64, 14, 14, 3, 3, 1, 1}));
+  CHECK_FALSE(shifted::applies(ConvGeom{128, 7, 7, 3, 3, 1, 1}));  // 2 of 9 columns wasted
+  CHECK_FALSE(shifted::applies(ConvGeom{32, 28, 28, 3, 3, 2, 1}));
+  CHECK_FALSE(shifted::applies(ConvGeom{32, 28, 28, 1, 1, 1, 0}));
+  CHECK_FALSE(shifted::applies(ConvGeom{32, 28, 28, 3, 3, 1, 3}));  // padding beyond kernel-1
+}
+
+TEST_CASE("gradcheck: conv2d through the shifted path") {
+  struct C { int c, o, k, p, g; bool bias; };
+  for (C c : {C{3, 4, 3, 1, 1, true}, C{4, 6, 3, 0, 2, false}, C{2, 3, 5, 2, 1, false}}) {
+    INFO("c=" << c.c << " o=" << c.o << " k=" << c.k << " p=" << c.p << " g=" << c.g);
+    const Shape xs{2, c.c, 4, 30};
+    REQUIRE(shifted::applies(ConvGeom{c.c / c.g, 4, 30, c.k, c.k, 1, c.p}));
+    std::vector<Tensor> in{test::randn(xs, 1), test::randn({c.o, c.c / c.g, c.k, c.k}, 2, 0.5f)};
+    if (c.bias) in.push_back(test::randn({c.o}, 3));
+    const auto r = gradcheck(
+        [&](const std::vector<Var>& v) { return F::conv2d(v[0], v[1], c.bias ? v[2] : Var(), 1, c.p, c.g); }, in);
+    CHECK_MESSAGE(r.ok, r.first_failure);
+  }
+}
