@@ -250,10 +250,56 @@ def distill_cases():
     save_safetensors(os.path.join(OUT, "distill.safetensors"), {k: t2n(v.float()) for k, v in d.items()},
                      {"T": str(T), "alpha": str(a), "w1": str(w1), "w2": str(w2)})
 
+# ---- quantization: qparams, observers, fake quantization (STE and LSQ) ------------------------
+def quant_cases():
+    """PyTorch's observers and fake-quantize ops (float32, as PyTorch computes them). Inputs are
+    scaled so that many values fall outside the grid's range on both sides."""
+    from torch.ao.quantization import MinMaxObserver, MovingAverageMinMaxObserver, PerChannelMinMaxObserver
+    g = torch.Generator().manual_seed(1357)
+    d = {}
+    # activations: u8 affine, per tensor
+    x = torch.randn(3, 4, 5, generator=g) * 3 + 1
+    obs = MinMaxObserver(dtype=torch.quint8, qscheme=torch.per_tensor_affine); obs(x)
+    sc, zp = obs.calculate_qparams()
+    d.update({"act.x": x, "act.scale": sc.float(), "act.zp": zp.float()})
+    xs = [torch.randn(2, 8, generator=g) * (1 + i) for i in range(3)]
+    mobs = MovingAverageMinMaxObserver(dtype=torch.quint8, qscheme=torch.per_tensor_affine)
+    for xi in xs: mobs(xi)
+    for i, xi in enumerate(xs): d[f"mavg.x{i}"] = xi
+    d.update({"mavg.min": mobs.min_val.reshape(1), "mavg.max": mobs.max_val.reshape(1)})
+    # weights: s8 symmetric per output channel in [-127, 127]
+    w = torch.randn(5, 3, 3, 3, generator=g) * torch.tensor([0.1, 1.0, 0.01, 3.0, 0.5]).reshape(5, 1, 1, 1)
+    wobs = PerChannelMinMaxObserver(dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=-127,
+                                    quant_max=127, ch_axis=0); wobs(w)
+    wsc, wzp = wobs.calculate_qparams()
+    d.update({"wch.w": w, "wch.scale": wsc.float(), "wch.zp": wzp.float()})
+    # fake quantization with the straight-through estimator
+    xt = (torch.randn(3, 4, 5, generator=g) * 4).requires_grad_(True)
+    y = torch.fake_quantize_per_tensor_affine(xt, 0.05, 100, 0, 255)
+    gy = torch.randn(y.shape, generator=g); y.backward(gy)
+    d.update({"fqt.x": xt, "fqt.gy": gy, "fqt.y": y, "fqt.gx": xt.grad})
+    xc = (torch.randn(4, 3, 3, 3, generator=g) * 2).requires_grad_(True)
+    scales = torch.tensor([0.01, 0.02, 0.03, 0.005]); zps = torch.zeros(4, dtype=torch.int32)
+    y = torch.fake_quantize_per_channel_affine(xc, scales, zps, 0, -127, 127)
+    gy = torch.randn(y.shape, generator=g); y.backward(gy)
+    d.update({"fqc.x": xc, "fqc.scale": scales, "fqc.gy": gy, "fqc.y": y, "fqc.gx": xc.grad})
+    # learned step size (LSQ)
+    xl = (torch.randn(2, 3, 4, 4, generator=g) * 2).requires_grad_(True)
+    sl = torch.tensor([0.02]).requires_grad_(True)
+    y = torch._fake_quantize_learnable_per_tensor_affine(xl, sl, torch.tensor([20.0]), 0, 255, 0.5)
+    gy = torch.randn(y.shape, generator=g); y.backward(gy)
+    d.update({"lsqt.x": xl, "lsqt.scale": sl, "lsqt.gy": gy, "lsqt.y": y, "lsqt.gx": xl.grad, "lsqt.gscale": sl.grad})
+    xl = (torch.randn(3, 2, 3, 3, generator=g)).requires_grad_(True)
+    sl = torch.tensor([0.01, 0.004, 0.02]).requires_grad_(True)
+    y = torch._fake_quantize_learnable_per_channel_affine(xl, sl, torch.zeros(3), 0, -127, 127, 0.25)
+    gy = torch.randn(y.shape, generator=g); y.backward(gy)
+    d.update({"lsqc.x": xl, "lsqc.scale": sl, "lsqc.gy": gy, "lsqc.y": y, "lsqc.gx": xl.grad, "lsqc.gscale": sl.grad})
+    save_safetensors(os.path.join(OUT, "quant.safetensors"), {k: t2n(v.float()) for k, v in d.items()})
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     from torch_ref import Teacher, Student
-    op_cases(); optim_cases(); kd_loss_cases(); distill_cases()
+    op_cases(); optim_cases(); kd_loss_cases(); distill_cases(); quant_cases()
     step_case("student", Student(), 16)
     step_case("teacher", Teacher(), 32)
     print("goldens written to", os.path.abspath(OUT))
