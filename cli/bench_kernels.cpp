@@ -14,12 +14,14 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/kernels/dw3x3.h"
+#include "core/kernels/gemm_u8s8.h"
 #include "core/kernels/kd_loss.h"
 #include "core/kernels/peak.h"
 #include "core/rng.h"
 #include "core/threads.h"
 #include "nn/builders.h"
 #include "nn/functional.h"
+#include "nn/ops/eigen_map.h"
 
 namespace kd::cli {
 
@@ -226,6 +228,56 @@ int bench_kernels(int argc, char** argv) {
         std::printf("%-44s %-9s %9.4f %8.2f %6.1f%% %9s %8s\n", ("conv3x3 " + c.name).c_str(), name, ms, gf,
                     100 * gf / peak, "-", "-");
     }
+  }
+  // GEMM 512^3: FP32 through Eigen (what kd's float convolutions use) and int8 u8 x s8 -> s32 in
+  // each available variant, against the int8 peak of the selected variant's instruction.
+  {
+    const int64_t M = 512, N = 512, K = 512;
+    Rng r(4, 5);
+    std::vector<float> fa(size_t(M * K)), fb(size_t(K * N)), fc(size_t(M * N));
+    for (float& v : fa) v = r.normal();
+    for (float& v : fb) v = r.normal();
+    // Rows split over threads as kd's convolutions split images (Eigen itself runs one thread).
+    const double fp32_ms = median_ms(
+        [&] {
+#pragma omp parallel for schedule(static)
+          for (int64_t b = 0; b < 8; ++b)
+            MatMap(fc.data() + b * 64 * N, 64, N).noalias() = CMatMap(fa.data() + b * 64 * K, 64, K) * CMatMap(fb.data(), K, N);
+        },
+        reps);
+    const double ops = 2.0 * double(M * N * K), fp32_g = ops / (fp32_ms * 1e-3) * 1e-9;
+    out["kernels"].push_back({{"kernel", "sgemm_eigen"}, {"shape", "512x512x512"}, {"pass", "fwd"}, {"ms", fp32_ms},
+                              {"gflops", fp32_g}, {"pct_peak", 100 * fp32_g / peak}});
+    if (!json)
+      std::printf("%-44s %-9s %9.4f %8.2f %6.1f%% %9s %8s\n", "sgemm (Eigen) 512x512x512", "fwd", fp32_ms, fp32_g,
+                  100 * fp32_g / peak, "-", "-");
+    std::vector<uint8_t> A(size_t(M * K));
+    std::vector<int8_t> W(size_t(N * K));
+    for (auto& v : A) v = uint8_t(r.next_u64());
+    for (auto& v : W) v = int8_t(r.next_u64());
+    const kernels::PackedS8 P = kernels::pack_s8(W.data(), N, K);
+    std::vector<int32_t> C(size_t(M * N));
+    const kernels::GemmS8 sel = kernels::gemm_s8_selected();
+    const double ipeak = kernels::int8_peak_gops(sel, threads);
+    out["int8_peak_gops"] = ipeak;
+    out["int8_peak_variant"] = kernels::gemm_s8_name(sel);
+    const double ref_ms = median_ms([&] { kernels::gemm_u8s8s32(kernels::GemmS8::ref, A.data(), M, K, P, nullptr, C.data(), N); },
+                                    std::max(3, reps / 5));
+    for (kernels::GemmS8 v : {kernels::GemmS8::avx512vnni, kernels::GemmS8::avx2, kernels::GemmS8::neon_dot,
+                              kernels::GemmS8::neon, kernels::GemmS8::ref}) {
+      if (!kernels::gemm_s8_available(v)) continue;
+      const double ms = median_ms([&] { kernels::gemm_u8s8s32(v, A.data(), M, K, P, nullptr, C.data(), N); }, reps);
+      const double g = ops / (ms * 1e-3) * 1e-9;
+      out["kernels"].push_back({{"kernel", std::string("gemm_u8s8s32_") + kernels::gemm_s8_name(v)},
+                                {"shape", "512x512x512"}, {"pass", "fwd"}, {"ms", ms}, {"gops", g},
+                                {"pct_int8_peak", 100 * g / ipeak}, {"vs_sgemm", fp32_ms / ms}, {"ref_ms", ref_ms},
+                                {"speedup", ref_ms / ms}});
+      if (!json)
+        std::printf("%-44s %-9s %9.4f %7.1fGOP/s %5.1f%%i8pk %9.3f %7.1fx  %.2fx sgemm\n",
+                    (std::string("gemm u8s8s32 ") + kernels::gemm_s8_name(v) + " 512^3").c_str(), "fwd", ms, g,
+                    100 * g / ipeak, ref_ms, ref_ms / ms, fp32_ms / ms);
+    }
+    if (!json) std::printf("(int8 peak, %s instruction chains: %.1f GOP/s)\n", kernels::gemm_s8_name(sel), ipeak);
   }
   // Fused distillation loss, forward + gradient: 10-class heads and language-model vocabularies.
   // Bytes: s and t read twice, three exponential rows written and read back, the gradient written.

@@ -47,6 +47,22 @@ bool isa_supported(Isa isa) {
   }
 }
 
+bool cpu_has_avx512_vnni() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_neon_dotprod() {
+#if defined(__aarch64__)
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+  return false;
+#endif
+}
+
 static Isa choose() {
   const char* e = std::getenv("KD_KERNELS");
   const std::string want = e ? e : "auto";

@@ -17,6 +17,10 @@ bool isa_compiled(Isa isa);   // built into this binary
 bool isa_supported(Isa isa);  // this CPU can run it
 Isa selected_isa();           // the choice (computed once; throws kd::Error on a bad KD_KERNELS)
 
+// Extensions that single kernels need beyond their ISA level (the int8 GEMM's dot products).
+bool cpu_has_avx512_vnni();
+bool cpu_has_neon_dotprod();
+
 struct KernelVariant {
   std::string kernel, variant, note;
 };
