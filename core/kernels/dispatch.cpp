@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/kernels/gemm_u8s8.h"
 #if defined(__aarch64__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -95,7 +96,11 @@ std::vector<KernelVariant> kernel_variants() {
       {"fused KD loss (softmax/log-softmax, KL*T^2 + CE, gradient)", isa,
        simd ? "three passes per row, exponentials kept (core/kernels/kd_loss.cpp)" : "scalar, sums in double"},
       {"depthwise, other shapes", "ref", "direct scalar loops (core/kernels/depthwise.cpp)"},
-      {"dense and pointwise conv", "eigen", "im2col + Eigen GEMM (vectorized at compile time)"},
+      {"dense and pointwise conv", "eigen",
+       "Eigen GEMM (vectorized at compile time): stride-1 k>1 as shifted GEMMs over a padded copy "
+       "(nn/ops/conv2d_shifted.h) where at most 15% of columns are wasted, else im2col"},
+      {"int8 GEMM u8 x s8 -> s32", gemm_s8_name(gemm_s8_selected()),
+       "packed 16x4 weight blocks (core/kernels/gemm_u8s8.h); variants: ref avx2 avx512vnni neon neon_dot"},
       {"FMA peak probe (kd bench kernels)", isa, "independent FMA chains (core/kernels/peak.cpp)"},
   };
 }
