@@ -5,11 +5,13 @@
 #include "cli/common.h"
 #include "nn/model_io.h"
 #include "nn/trainer.h"
+#include "quant/int8_model.h"
 
 namespace kd::cli {
 
 int cmd_eval(int argc, char** argv) {
-  Args a("eval", "Evaluates a kd model file on the test split: accuracy, mean cross-entropy, confusion matrix.",
+  Args a("eval", "Evaluates a kd model file (FP32, or INT8 from kd quantize) on the test split: accuracy, mean\n"
+         "cross-entropy, confusion matrix.",
          {{"--model", "FILE", "model file (.safetensors, required)"},
           {"--data", "DIR", "directory with the IDX files (default /usr/share/datasets/fashion-mnist)"},
           {"--split", "NAME", "test (default) or train"},
@@ -21,10 +23,16 @@ int cmd_eval(int argc, char** argv) {
   apply_threads(a);
   const std::string split = a.str_or("--split", "test");
   KD_CHECK(split == "test" || split == "train", "kd eval: --split '", split, "', allowed: test, train");
-  Model m = load_model(*a.str("--model"));
   Dataset d = load_mnist_like(a.str_or("--data", kFashionMnistDir), split == "train");
   if (auto n = a.integer("--limit", 1, int64_t(1) << 40)) d = take_first(d, *n);
-  EvalResult r = evaluate(m, d);
+  EvalResult r;
+  if (quant::is_int8_file(*a.str("--model"))) {  // kd quantize's output: the integer runtime
+    const quant::Int8Model q = quant::load_int8(*a.str("--model"));
+    r = evaluate_logits([&](const Tensor& x) { return q.forward(x); }, q.classes, d);
+  } else {
+    Model m = load_model(*a.str("--model"));
+    r = evaluate(m, d);
+  }
   if (a.has("--json")) {
     nlohmann::json cm = nlohmann::json::array();
     for (int64_t i = 0; i < r.classes; ++i)

@@ -39,8 +39,15 @@ int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& y) {
 
 EvalResult evaluate(Model& m, const Dataset& d, int64_t batch) {
   NoGrad ng;
+  return evaluate_logits([&](const Tensor& x) { return m.forward(Var(x), false).value(); },
+                         m.graph.validate().back().out_shape.at(0), d, batch);
+}
+
+EvalResult evaluate_logits(const std::function<Tensor(const Tensor&)>& logits_of, int64_t classes, const Dataset& d,
+                           int64_t batch) {
+  NoGrad ng;
   EvalResult r;
-  r.classes = m.graph.validate().back().out_shape.at(0);
+  r.classes = classes;
   r.confusion.assign(r.classes * r.classes, 0);
   double loss_sum = 0;
   for (int64_t start = 0; start < d.size(); start += batch) {
@@ -48,8 +55,9 @@ EvalResult evaluate(Model& m, const Dataset& d, int64_t batch) {
     std::vector<int64_t> rows;
     for (int64_t i = start; i < end; ++i) rows.push_back(i);
     std::vector<int32_t> y(d.labels.begin() + start, d.labels.begin() + end);
-    Tensor logits = m.forward(Var(normalize_rows(d.images, rows)), false).value();
-    KD_CHECK(logits.dim() == 2, "evaluate: the model's output ", shape_str(logits.shape()), " is not [N,classes]");
+    Tensor logits = logits_of(normalize_rows(d.images, rows));
+    KD_CHECK(logits.dim() == 2 && logits.size(1) == classes, "evaluate: the model's output ", shape_str(logits.shape()),
+             " is not [N,", classes, "]");
     loss_sum += double(F::cross_entropy(Var(logits), y).value().f32()[0]) * double(end - start);
     const int64_t K = logits.size(1);
     for (int64_t n = 0; n < end - start; ++n) {

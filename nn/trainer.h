@@ -23,6 +23,10 @@ struct EvalResult {
 
 // Eval-mode forward over the dataset in batches, without gradients.
 EvalResult evaluate(Model& m, const Dataset& d, int64_t batch = 500);
+// The same for any model given as a function from normalized images [N,C,H,W] to logits
+// [N,classes] (the INT8 runtime uses it).
+EvalResult evaluate_logits(const std::function<Tensor(const Tensor&)>& logits_of, int64_t classes, const Dataset& d,
+                           int64_t batch = 500);
 
 struct StepInfo {
   int64_t epoch, step_in_epoch, steps_per_epoch, global_step, total_steps;

@@ -1,0 +1,221 @@
+// Executing an Int8Model: per image, units in order on u8 NHWC buffers (see int8_model.h).
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/var.h"
+#include "core/error.h"
+#include "nn/functional.h"
+#include "quant/int8_model.h"
+
+namespace kd::quant {
+
+namespace {
+
+using kernels::requantize;
+
+const QParams& input_qparams(const Int8Model& q, int unit_index) {
+  return unit_index < 0 ? q.input : q.units[size_t(unit_index)].out;
+}
+
+// The clamp that folds the activation into requantization: real 0 is the zero point, real 6 is
+// quantize(6).
+void set_clamp(Int8Unit& u) {
+  u.lo = u.act == "none" ? 0 : std::max(0, u.out.zero_point);
+  u.hi = u.act == "relu6" ? std::min(255, quantize(6.f, u.out, kActivationRange)) : 255;
+}
+
+// NHWC im2col row for output pixel (oh, ow): the kh*kw*C input bytes it reads, zp outside.
+void im2col_row(const uint8_t* x, const Int8Unit& u, int64_t oh, int64_t ow, uint8_t zp, uint8_t* row) {
+  for (int64_t a = 0; a < u.kh; ++a)
+    for (int64_t b = 0; b < u.kw; ++b, row += u.C) {
+      const int64_t ih = oh * u.stride - u.pad + a, iw = ow * u.stride - u.pad + b;
+      if (ih < 0 || ih >= u.H || iw < 0 || iw >= u.W)
+        std::fill(row, row + u.C, zp);
+      else
+        std::copy(x + (ih * u.W + iw) * u.C, x + (ih * u.W + iw + 1) * u.C, row);
+    }
+}
+
+void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, std::vector<uint8_t>& col, std::vector<int32_t>& acc,
+              uint8_t* y) {
+  const int64_t P = u.Ho * u.Wo;
+  if (u.groups > 1) {  // depthwise: y[p][c] = requant(bias[c] + sum_taps (x - zp_in) * w[c][tap])
+    for (int64_t oh = 0; oh < u.Ho; ++oh)
+      for (int64_t ow = 0; ow < u.Wo; ++ow) {
+        int32_t* a = acc.data();
+        for (int64_t c = 0; c < u.C; ++c) a[c] = u.bias_folded[size_t(c)];
+        for (int64_t i = 0; i < u.kh; ++i)
+          for (int64_t j = 0; j < u.kw; ++j) {
+            const int64_t ih = oh * u.stride - u.pad + i, iw = ow * u.stride - u.pad + j;
+            if (ih < 0 || ih >= u.H || iw < 0 || iw >= u.W) continue;
+            const uint8_t* xp = x + (ih * u.W + iw) * u.C;
+            const int8_t* w = u.wq.data() + i * u.kw + j;
+            for (int64_t c = 0; c < u.C; ++c) a[c] += (int32_t(xp[c]) - zp_in) * int32_t(w[c * u.kh * u.kw]);
+          }
+        uint8_t* yp = y + (oh * u.Wo + ow) * u.O;
+        for (int64_t c = 0; c < u.C; ++c)
+          yp[c] = uint8_t(requantize(a[c], u.mult[size_t(c)], u.out.zero_point, u.lo, u.hi));
+      }
+    return;
+  }
+  const int64_t K = u.kh * u.kw * u.C;
+  const uint8_t* A = x;
+  if (!(u.kh == 1 && u.kw == 1 && u.stride == 1 && u.pad == 0)) {
+    for (int64_t oh = 0; oh < u.Ho; ++oh)
+      for (int64_t ow = 0; ow < u.Wo; ++ow) im2col_row(x, u, oh, ow, uint8_t(zp_in), col.data() + (oh * u.Wo + ow) * K);
+    A = col.data();
+  }
+  kernels::gemm_u8s8s32(A, P, K, u.packed, u.bias_folded.data(), acc.data(), u.O);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t o = 0; o < u.O; ++o)
+      y[p * u.O + o] = uint8_t(requantize(acc[size_t(p * u.O + o)], u.mult[size_t(o)], u.out.zero_point, u.lo, u.hi));
+}
+
+}  // namespace
+
+void Int8Model::prepare() {
+  for (size_t i = 0; i < units.size(); ++i) {
+    Int8Unit& u = units[i];
+    switch (u.kind) {
+      case Int8Unit::Kind::conv: {
+        const QParams& in = input_qparams(*this, u.inputs[0]);
+        const int64_t K = u.kh * u.kw * (u.C / u.groups);
+        KD_CHECK(int64_t(u.wq.size()) == u.O * K && int64_t(u.bias.size()) == u.O && int64_t(u.wscale.size()) == u.O,
+                 "int8 model: unit '", u.name, "' has weights of the wrong size");
+        u.mult.clear();
+        for (int64_t o = 0; o < u.O; ++o)
+          u.mult.push_back(kernels::quant_multiplier(double(in.scale) * u.wscale[size_t(o)] / u.out.scale));
+        u.bias_folded = u.bias;
+        if (u.groups == 1) {  // GEMM path: sum (x - zp) w = sum x w - zp * sum w
+          u.packed = kernels::pack_s8(u.wq.data(), u.O, K);
+          for (int64_t o = 0; o < u.O; ++o) u.bias_folded[size_t(o)] -= in.zero_point * u.packed.colsum[size_t(o)];
+        }
+        set_clamp(u);
+        break;
+      }
+      case Int8Unit::Kind::add: {
+        const QParams &a = input_qparams(*this, u.inputs[0]), &b = input_qparams(*this, u.inputs[1]);
+        u.ma = std::llround(double(a.scale) / u.out.scale * double(int64_t(1) << 30));
+        u.mb = std::llround(double(b.scale) / u.out.scale * double(int64_t(1) << 30));
+        KD_CHECK(u.ma < (int64_t(1) << 40) && u.mb < (int64_t(1) << 40), "int8 model: unit '", u.name,
+                 "': input scales more than 1024x the output's");
+        set_clamp(u);
+        break;
+      }
+      case Int8Unit::Kind::gap: {
+        const QParams& in = input_qparams(*this, u.inputs[0]);
+        u.mult = {kernels::quant_multiplier(double(in.scale) / (double(u.H * u.W) * u.out.scale))};
+        set_clamp(u);
+        break;
+      }
+      case Int8Unit::Kind::conv_fp32: set_clamp(u); break;
+      case Int8Unit::Kind::linear_fp32: break;
+    }
+  }
+}
+
+Tensor Int8Model::forward(const Tensor& x_in) const {
+  const Tensor x = x_in.contiguous();
+  KD_CHECK(x.dim() == 4 && x.size(1) == input_shape[0] && x.size(2) == input_shape[1] && x.size(3) == input_shape[2],
+           "int8 model: input ", shape_str(x.shape()), " does not match [N,", input_shape[0], ",", input_shape[1], ",",
+           input_shape[2], "]");
+  const int64_t N = x.size(0), CHW = x.numel() / std::max<int64_t>(N, 1);
+  Tensor logits = Tensor::empty({N, classes});
+#pragma omp parallel
+  {
+    NoGrad ng;
+    std::vector<std::vector<uint8_t>> val(units.size());
+    std::vector<uint8_t> input_q, col;
+    std::vector<int32_t> acc;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < N; ++n) {
+      const float* img = x.f32() + n * CHW;
+      input_q.clear();
+      for (size_t i = 0; i < units.size(); ++i) {
+        const Int8Unit& u = units[i];
+        auto in_bytes = [&](int k) -> const uint8_t* {
+          if (u.inputs[size_t(k)] >= 0) return val[size_t(u.inputs[size_t(k)])].data();
+          if (input_q.empty()) {  // NCHW float -> NHWC u8, once per image
+            const int64_t C = input_shape[0], HW = input_shape[1] * input_shape[2];
+            input_q.resize(size_t(CHW));
+            for (int64_t c = 0; c < C; ++c)
+              for (int64_t p = 0; p < HW; ++p) input_q[size_t(p * C + c)] = uint8_t(quantize(img[c * HW + p], input, kActivationRange));
+          }
+          return input_q.data();
+        };
+        std::vector<uint8_t>& y = val[i];
+        switch (u.kind) {
+          case Int8Unit::Kind::conv_fp32: {
+            Tensor xi = Tensor::empty({1, u.C, u.H, u.W});
+            std::copy(img, img + CHW, xi.f32());
+            Tensor yf = F::conv2d(Var(xi), Var(u.wf), Var(u.bf), int(u.stride), int(u.pad), int(u.groups)).value();
+            const int64_t P = u.Ho * u.Wo;
+            y.resize(size_t(P * u.O));
+            for (int64_t o = 0; o < u.O; ++o)
+              for (int64_t p = 0; p < P; ++p) {
+                float v = yf.f32()[o * P + p];
+                if (u.act != "none") v = v < 0.f ? 0.f : v;
+                if (u.act == "relu6") v = v > 6.f ? 6.f : v;
+                y[size_t(p * u.O + o)] = uint8_t(quantize(v, u.out, kActivationRange));
+              }
+            break;
+          }
+          case Int8Unit::Kind::conv: {
+            const int64_t P = u.Ho * u.Wo;
+            y.resize(size_t(P * u.O));
+            acc.resize(size_t(std::max(P * u.O, u.C)));
+            if (u.groups == 1) col.resize(size_t(P * u.kh * u.kw * u.C));
+            run_conv(u, in_bytes(0), input_qparams(*this, u.inputs[0]).zero_point, col, acc, y.data());
+            break;
+          }
+          case Int8Unit::Kind::add: {
+            const uint8_t *a = in_bytes(0), *b = in_bytes(1);
+            const int32_t za = input_qparams(*this, u.inputs[0]).zero_point, zb = input_qparams(*this, u.inputs[1]).zero_point;
+            const size_t len = val[size_t(u.inputs[0])].size();
+            y.resize(len);
+            for (size_t e = 0; e < len; ++e) {
+              // One rounding (half up) of the exact sum of both rescaled terms.
+              const int64_t s = (int64_t(a[e]) - za) * u.ma + (int64_t(b[e]) - zb) * u.mb + (int64_t(1) << 29);
+              const int64_t r = (s >> 30) + u.out.zero_point;
+              y[e] = uint8_t(r < u.lo ? u.lo : (r > u.hi ? u.hi : r));
+            }
+            break;
+          }
+          case Int8Unit::Kind::gap: {
+            const uint8_t* a = in_bytes(0);
+            const int32_t zp = input_qparams(*this, u.inputs[0]).zero_point;
+            y.resize(size_t(u.C));
+            for (int64_t c = 0; c < u.C; ++c) {
+              int32_t s = 0;
+              for (int64_t p = 0; p < u.H * u.W; ++p) s += int32_t(a[p * u.C + c]) - zp;
+              y[size_t(c)] = uint8_t(requantize(s, u.mult[0], u.out.zero_point, u.lo, u.hi));
+            }
+            break;
+          }
+          case Int8Unit::Kind::linear_fp32: {
+            // Dequantize the input (NHWC bytes of a [C,H,W] value; PyTorch's flatten is NCHW).
+            const Int8Unit& src = units[size_t(u.inputs[0])];
+            const QParams& qi = src.out;
+            const int64_t C = src.O, HW = src.Ho * src.Wo, F = C * HW;
+            KD_CHECK(u.wf.size(1) == F, "int8 model: linear '", u.name, "' expects ", u.wf.size(1), " features, got ", F);
+            const uint8_t* a = val[size_t(u.inputs[0])].data();
+            std::vector<float> feat(static_cast<size_t>(F));
+            for (int64_t c = 0; c < C; ++c)
+              for (int64_t p = 0; p < HW; ++p) feat[size_t(c * HW + p)] = dequantize(a[p * C + c], qi);
+            for (int64_t k = 0; k < u.O; ++k) {
+              double s = u.bf.f32()[k];
+              for (int64_t f = 0; f < F; ++f) s += double(u.wf.f32()[k * F + f]) * feat[size_t(f)];
+              logits.f32()[n * classes + k] = float(s);
+            }
+            break;
+          }
+        }
+      }
+    }
+  }
+  return logits;
+}
+
+}  // namespace kd::quant
