@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "quant/int8_model.h"
 #include "cli/common.h"
 #include "cli/timing.h"
 #include "core/memory.h"
@@ -93,7 +94,7 @@ int bench_latency(int argc, char** argv) {
   Args a("bench latency",
          "Inference latency (eval mode, no gradients) of a model at a batch size: the median of --reps\n"
          "forward passes after 20 warm-up passes. Compare with ../shared/reference/torch_ref.py latency.",
-         {{"--model", "FILE", "model file"},
+         {{"--model", "FILE", "model file (FP32, or INT8 from kd quantize)"},
           {"--config", "FILE", "or a training config (fresh weights: latency does not depend on them)"},
           {"--batch", "N", "batch size (default 1)"},
           {"--reps", "N", "timed passes (default 200)"},
@@ -101,10 +102,16 @@ int bench_latency(int argc, char** argv) {
           {"--json", "", "print JSON"}});
   if (!a.parse(argc, argv, 3)) return 0;
   apply_threads(a);
-  Model m = model_from_args(a, "bench latency");
   const int64_t batch = a.integer("--batch", 1, 1 << 16).value_or(1), reps = a.integer("--reps", 1, 100000).value_or(200);
   const int64_t rss_start = current_rss_bytes();
-  const double med = measure_latency(m, batch, reps).median_ms;
+  double med;
+  if (a.has("--model") && quant::is_int8_file(*a.str("--model"))) {  // kd quantize's output
+    const quant::Int8Model q = quant::load_int8(*a.str("--model"));
+    med = measure_latency([&](const Tensor& x) { q.forward(x); }, q.input_shape, batch, reps).median_ms;
+  } else {
+    Model m = model_from_args(a, "bench latency");
+    med = measure_latency(m, batch, reps).median_ms;
+  }
   const std::string what = a.str("--model").value_or(a.str_or("--config", ""));
   if (a.has("--json"))
     std::printf("%s\n", nlohmann::json{{"bench", "latency"}, {"model", what}, {"batch", batch},

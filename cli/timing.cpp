@@ -24,13 +24,18 @@ Tensor random_images(int64_t n, const Shape& chw, uint64_t seed) {
 }
 
 Latency measure_latency(Model& m, int64_t batch, int64_t reps, int64_t warmup) {
-  Var x(random_images(batch, m.graph.input_shape, 2));
   NoGrad ng;
-  for (int64_t i = 0; i < warmup; ++i) m.forward(x, false);
+  return measure_latency([&](const Tensor& x) { m.forward(Var(x), false); }, m.graph.input_shape, batch, reps, warmup);
+}
+
+Latency measure_latency(const std::function<void(const Tensor&)>& forward, const Shape& chw, int64_t batch,
+                        int64_t reps, int64_t warmup) {
+  const Tensor x = random_images(batch, chw, 2);
+  for (int64_t i = 0; i < warmup; ++i) forward(x);
   Latency l;
   for (int64_t r = 0; r < reps; ++r) {
     const double t = now_s();
-    m.forward(x, false);
+    forward(x);
     l.runs_ms.push_back(1e3 * (now_s() - t));
   }
   l.median_ms = median(l.runs_ms);

@@ -1,6 +1,7 @@
 // Timing helpers shared by kd bench and kd pipeline: a monotonic clock, medians, synthetic
 // inputs, and the inference measurements of the deployment table.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "nn/model.h"
@@ -20,5 +21,8 @@ struct Latency {
 // Eval-mode forward passes without gradients at a batch size: `warmup` untimed, then `reps`
 // timed; the median and every run.
 Latency measure_latency(Model& m, int64_t batch, int64_t reps, int64_t warmup = 20);
+// The same for any forward function of images [batch, C, H, W] (the INT8 runtime).
+Latency measure_latency(const std::function<void(const Tensor&)>& forward, const Shape& chw, int64_t batch,
+                        int64_t reps, int64_t warmup = 20);
 
 }  // namespace kd::cli

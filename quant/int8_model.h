@@ -51,6 +51,8 @@ struct Int8Unit {
   kernels::PackedS8 packed;
   std::vector<int32_t> bias_folded;
   std::vector<kernels::QuantMultiplier> mult;
+  std::vector<int32_t> m0, shift;  // mult, as two arrays (requantize_row)
+  std::vector<int32_t> dw_taps;    // depthwise weights as [kh*kw][C] (contiguous over channels)
   int64_t ma = 0, mb = 0;
   int32_t lo = 0, hi = 255;
 };

@@ -20,8 +20,10 @@ const QParams& input_qparams(const Int8Model& q, int unit_index) {
 }
 
 // The clamp that folds the activation into requantization: real 0 is the zero point, real 6 is
-// quantize(6).
+// quantize(6). Also splits the multipliers into the arrays requantize_row reads.
 void set_clamp(Int8Unit& u) {
+  u.m0.clear(), u.shift.clear();
+  for (const auto& m : u.mult) u.m0.push_back(m.m0), u.shift.push_back(m.n);
   u.lo = u.act == "none" ? 0 : std::max(0, u.out.zero_point);
   u.hi = u.act == "relu6" ? std::min(255, quantize(6.f, u.out, kActivationRange)) : 255;
 }
@@ -51,12 +53,11 @@ void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, std::vector<ui
             const int64_t ih = oh * u.stride - u.pad + i, iw = ow * u.stride - u.pad + j;
             if (ih < 0 || ih >= u.H || iw < 0 || iw >= u.W) continue;
             const uint8_t* xp = x + (ih * u.W + iw) * u.C;
-            const int8_t* w = u.wq.data() + i * u.kw + j;
-            for (int64_t c = 0; c < u.C; ++c) a[c] += (int32_t(xp[c]) - zp_in) * int32_t(w[c * u.kh * u.kw]);
+            const int32_t* w = u.dw_taps.data() + (i * u.kw + j) * u.C;
+            for (int64_t c = 0; c < u.C; ++c) a[c] += (int32_t(xp[c]) - zp_in) * w[c];
           }
-        uint8_t* yp = y + (oh * u.Wo + ow) * u.O;
-        for (int64_t c = 0; c < u.C; ++c)
-          yp[c] = uint8_t(requantize(a[c], u.mult[size_t(c)], u.out.zero_point, u.lo, u.hi));
+        kernels::requantize_row(a, u.C, u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi,
+                                y + (oh * u.Wo + ow) * u.O);
       }
     return;
   }
@@ -69,8 +70,8 @@ void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, std::vector<ui
   }
   kernels::gemm_u8s8s32(A, P, K, u.packed, u.bias_folded.data(), acc.data(), u.O);
   for (int64_t p = 0; p < P; ++p)
-    for (int64_t o = 0; o < u.O; ++o)
-      y[p * u.O + o] = uint8_t(requantize(acc[size_t(p * u.O + o)], u.mult[size_t(o)], u.out.zero_point, u.lo, u.hi));
+    kernels::requantize_row(acc.data() + p * u.O, u.O, u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi,
+                            y + p * u.O);
 }
 
 }  // namespace
@@ -88,6 +89,11 @@ void Int8Model::prepare() {
         for (int64_t o = 0; o < u.O; ++o)
           u.mult.push_back(kernels::quant_multiplier(double(in.scale) * u.wscale[size_t(o)] / u.out.scale));
         u.bias_folded = u.bias;
+        if (u.groups > 1) {  // depthwise: [C][kh*kw] -> [kh*kw][C]
+          u.dw_taps.assign(size_t(K * u.C), 0);
+          for (int64_t c = 0; c < u.C; ++c)
+            for (int64_t t = 0; t < K; ++t) u.dw_taps[size_t(t * u.C + c)] = u.wq[size_t(c * K + t)];
+        }
         if (u.groups == 1) {  // GEMM path: sum (x - zp) w = sum x w - zp * sum w
           u.packed = kernels::pack_s8(u.wq.data(), u.O, K);
           for (int64_t o = 0; o < u.O; ++o) u.bias_folded[size_t(o)] -= in.zero_point * u.packed.colsum[size_t(o)];
@@ -153,11 +159,11 @@ Tensor Int8Model::forward(const Tensor& x_in) const {
             Tensor yf = F::conv2d(Var(xi), Var(u.wf), Var(u.bf), int(u.stride), int(u.pad), int(u.groups)).value();
             const int64_t P = u.Ho * u.Wo;
             y.resize(size_t(P * u.O));
+            const float lo = u.act == "none" ? -INFINITY : 0.f, hi = u.act == "relu6" ? 6.f : INFINITY;
             for (int64_t o = 0; o < u.O; ++o)
               for (int64_t p = 0; p < P; ++p) {
                 float v = yf.f32()[o * P + p];
-                if (u.act != "none") v = v < 0.f ? 0.f : v;
-                if (u.act == "relu6") v = v > 6.f ? 6.f : v;
+                v = v < lo ? lo : (v > hi ? hi : v);
                 y[size_t(p * u.O + o)] = uint8_t(quantize(v, u.out, kActivationRange));
               }
             break;

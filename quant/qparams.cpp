@@ -36,12 +36,4 @@ QParams symmetric_qparams(float lo, float hi, QRange r) {
   return p;
 }
 
-int32_t quantize(float x, const QParams& p, QRange r) {
-  const float inv = 1.f / p.scale;
-  const float q = std::nearbyint(x * inv) + float(p.zero_point);
-  // NaN compares false both ways; map it to the zero point rather than an undefined cast.
-  if (!(q >= float(r.qmin))) return q < float(r.qmin) ? r.qmin : p.zero_point;
-  return q > float(r.qmax) ? r.qmax : int32_t(q);
-}
-
 }  // namespace kd::quant

@@ -33,8 +33,14 @@ QParams affine_qparams(float lo, float hi, QRange r = kActivationRange);
 // Symmetric, zero point 0: scale = max(|lo|, |hi|) / ((qmax - qmin) / 2).
 QParams symmetric_qparams(float lo, float hi, QRange r = kWeightRange);
 
-// The quantize / dequantize pair the formula above defines.
-int32_t quantize(float x, const QParams& p, QRange r);
+// The quantize / dequantize pair the formula above defines (inline: the INT8 runtime quantizes
+// every input pixel with it).
+inline int32_t quantize(float x, const QParams& p, QRange r) {
+  const float q = __builtin_nearbyintf(x * (1.f / p.scale)) + float(p.zero_point);
+  // NaN compares false both ways; map it to the zero point rather than an undefined cast.
+  if (!(q >= float(r.qmin))) return q < float(r.qmin) ? r.qmin : p.zero_point;
+  return q > float(r.qmax) ? r.qmax : int32_t(q);
+}
 inline float dequantize(int32_t q, const QParams& p) { return float(q - p.zero_point) * p.scale; }
 inline float fake_quantize(float x, const QParams& p, QRange r) { return dequantize(quantize(x, p, r), p); }
 

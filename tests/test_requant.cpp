@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
+#include <vector>
 #include <cmath>
 
 #include "core/kernels/requant.h"
@@ -60,4 +62,27 @@ TEST_CASE("requant: one rounding, half toward +infinity, clamped") {
     bad += int64_t(got) != std::clamp<int64_t>(want, INT32_MIN, INT32_MAX);
   }
   CHECK(bad == 0);
+}
+
+TEST_CASE("requant: the row kernels equal requantize, lengths around 16, multipliers above 1") {
+  Rng r(9, 2);
+  for (int64_t len : {1, 15, 16, 17, 33, 100}) {
+    std::vector<int32_t> acc(static_cast<size_t>(len)), m0(static_cast<size_t>(len)), n(static_cast<size_t>(len));
+    for (int64_t i = 0; i < len; ++i) {
+      const QuantMultiplier q = quant_multiplier(std::ldexp(0.5 + 0.5 * r.uniform(), int(r.below(40)) - 30));
+      m0[size_t(i)] = q.m0, n[size_t(i)] = q.n;
+      acc[size_t(i)] = int32_t(uint32_t(r.next_u64())) >> r.below(31);
+    }
+    for (auto [zp, lo, hi] : std::vector<std::array<int32_t, 3>>{{0, 0, 255}, {128, 0, 255}, {3, 3, 200}}) {
+      std::vector<uint8_t> want(static_cast<size_t>(len)), got(static_cast<size_t>(len), 7);
+      for (int64_t i = 0; i < len; ++i)
+        want[size_t(i)] = uint8_t(requantize(acc[size_t(i)], {m0[size_t(i)], n[size_t(i)]}, zp, lo, hi));
+      for (const char* v : {"ref", "avx512"}) {
+        INFO("variant " << v << " len " << len << " zp " << zp);
+        std::fill(got.begin(), got.end(), 7);
+        if (!requantize_row_variant(v, acc.data(), len, m0.data(), n.data(), zp, lo, hi, got.data())) continue;
+        CHECK(got == want);
+      }
+    }
+  }
 }

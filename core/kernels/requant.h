@@ -40,4 +40,20 @@ inline int32_t requantize(int32_t acc, QuantMultiplier q, int32_t zp_out, int32_
   return int32_t(r < lo ? lo : (r > hi ? hi : r));
 }
 
+// A row of accumulators with per-element multipliers (m0[i], n[i]) to u8, exactly requantize's
+// arithmetic: the scalar reference and, where dispatch selects it, an AVX-512 variant (64-bit
+// products of even and odd lanes, variable arithmetic shifts; requant_row_avx512.cpp).
+void requantize_row_ref(const int32_t* acc, int64_t len, const int32_t* m0, const int32_t* n, int32_t zp_out,
+                        int32_t lo, int32_t hi, uint8_t* out);
+namespace avx512 {
+void requantize_row(const int32_t* acc, int64_t len, const int32_t* m0, const int32_t* n, int32_t zp_out, int32_t lo,
+                    int32_t hi, uint8_t* out);
+}
+// The selected variant (KD_KERNELS=ref forces the reference).
+void requantize_row(const int32_t* acc, int64_t len, const int32_t* m0, const int32_t* n, int32_t zp_out, int32_t lo,
+                    int32_t hi, uint8_t* out);
+// Variant by name, for tests: "ref" or "avx512" (false if not available here).
+bool requantize_row_variant(const char* variant, const int32_t* acc, int64_t len, const int32_t* m0, const int32_t* n,
+                            int32_t zp_out, int32_t lo, int32_t hi, uint8_t* out);
+
 }  // namespace kd::kernels
