@@ -51,6 +51,7 @@ int cmd_quantize(int argc, char** argv) {
   quant::ConvertOptions opt;
   opt.observer = quant::observer_kind(a.str_or("--observer", "minmax"));
   opt.first_fp32 = !a.has("--int8-first");
+  KD_CHECK(!quant::is_int8_file(in), "kd quantize: ", in, " is already an INT8 model (kd quantize takes an FP32 model)");
   Model m = load_model(in);
   const std::string dir = a.str_or("--data", kFashionMnistDir);
   const Dataset train = take_first(load_mnist_like(dir, true), n_calib);

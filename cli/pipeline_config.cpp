@@ -54,6 +54,13 @@ PipelineConfig PipelineConfig::load(const std::string& path) {
   p.latency_reps = b.integer("latency_reps", 100, 1, 100000);
   p.throughput_reps = b.integer("throughput_reps", 10, 1, 10000);
   b.done();
+  ConfigReader q = top.object("quantize");
+  p.quant_calib = q.integer("calib", 1024, 0, 60000);
+  p.quant_observer = q.any_str("observer", "minmax");
+  q.require(p.quant_observer == "minmax" || p.quant_observer == "moving_average" || p.quant_observer == "percentile" ||
+                p.quant_observer == "mse",
+            "'observer' must be one of minmax, moving_average, percentile, mse");
+  q.done();
   top.done();
   return p;
 }

@@ -7,8 +7,11 @@
 //    "distill": {"temperature": 4, "alpha": 0.9},                   (any key of distill_config.h but
 //                                                                     student and teachers)
 //    "seeds": [0],                                                  (students trained per seed)
-//    "bench": {"latency_reps": 100, "throughput_reps": 10}}
-// Stages run in order (teacher, baseline student, KD student per seed, then the report). Each
+//    "bench": {"latency_reps": 100, "throughput_reps": 10},
+//    "quantize": {"calib": 1024, "observer": "minmax"}}             (INT8 PTQ of each KD student;
+//                                                                     "calib": 0 skips the stage)
+// Stages run in order (teacher, baseline student, KD student per seed, INT8 PTQ of each KD
+// student, then the report). Each
 // writes into OUT/<stage>; a stage whose model file exists with the same config is reused, one
 // interrupted is resumed from its checkpoint, so rerunning the command after a crash continues.
 #pragma once
@@ -27,6 +30,8 @@ struct PipelineConfig {
   nlohmann::json distill = nlohmann::json::object();  // T, alpha, hints ... (distill_config.h keys)
   std::vector<uint64_t> seeds{0};
   int64_t latency_reps = 100, throughput_reps = 10;
+  int64_t quant_calib = 1024;  // 0: no INT8 stage
+  std::string quant_observer = "minmax";
 
   static PipelineConfig load(const std::string& path);
 };

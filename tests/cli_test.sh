@@ -21,7 +21,7 @@ expect_re() {  # as expect, with an extended regular expression
     fails=$((fails + 1))
   fi
 }
-for c in train distill pipeline slim eval info "bench train" "bench latency"; do expect 0 "usage: kd" -- $c --help; done
+for c in train distill pipeline slim eval quantize info "bench train" "bench latency" "bench kernels"; do expect 0 "usage: kd" -- $c --help; done
 expect 0 "commands:" -- --help
 expect 2 "unknown command" -- frobnicate
 expect 1 "unknown argument '--epoch'" -- train --config configs/student.json --epoch 3
@@ -63,6 +63,13 @@ head -c 1000 "$tmp/run/checkpoint.safetensors" >"$tmp/trunc.safetensors"
 expect 1 "trunc.safetensors" -- info --model "$tmp/trunc.safetensors"
 expect 1 "its graph differs" -- train --config configs/teacher.json --init "$tmp/run/model.safetensors" --steps 1
 expect 1 "--threads" -- eval --model "$tmp/run/model.safetensors" --threads 0
+# kd quantize: bad arguments, and a real PTQ run on the short run's model (200 test images).
+expect 1 "--model FILE is required" -- quantize
+expect 1 "unknown observer \"kl\" (allowed: minmax" -- quantize --model "$tmp/run/model.safetensors" --observer kl
+expect 0 "test accuracy (200 images): FP32" -- quantize --model "$tmp/run/model.safetensors" --calib 64 --limit 200 --out "$tmp/q.int8.safetensors"
+expect 0 "accuracy" -- eval --model "$tmp/q.int8.safetensors" --limit 100
+expect 0 "batch 1" -- bench latency --model "$tmp/q.int8.safetensors" --reps 3
+expect 1 "is already an INT8 model" -- quantize --model "$tmp/q.int8.safetensors" --limit 10
 # Depending on rounding the first non-finite value is the loss or a gradient; both messages say how to find it.
 # Where the divergence first shows differs by CPU and build (loss, a gradient, or a BN running
 # variance caught by the checkpoint guard at the epoch's end): any of them must stop the run.
