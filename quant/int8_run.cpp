@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "autograd/var.h"
+#include "core/kernels/dw_u8.h"
 #include "core/error.h"
 #include "nn/functional.h"
 #include "quant/int8_model.h"
@@ -40,25 +41,6 @@ void im2col_row(const uint8_t* x, const Int8Unit& u, int64_t oh, int64_t ow, uin
     }
 }
 
-// For n pixels p: a[p*C + c] += (x[p*x_step + c] - zp) * w[c]: independent lanes over channels.
-// restrict on the parameters lets the compiler vectorize the channel loop without a run-time
-// aliasing check (with one, it kept the scalar loop for the student's 16-64 channels), and a
-// whole output row per call keeps the call overhead off the 9 taps of every pixel.
-__attribute__((noinline)) void dw_accumulate_row(int32_t* __restrict a, const uint8_t* __restrict x,
-                                                 const int32_t* __restrict w, int64_t n, int64_t C, int64_t x_step,
-                                                 int32_t zp) {
-  for (int64_t p = 0; p < n; ++p) {
-    int32_t* __restrict ap = a + p * C;
-    const uint8_t* __restrict xp = x + p * x_step;
-    // Chunks of a fixed 16 channels become one vector operation each (a loop over all C was
-    // vectorized 64 wide with a scalar tail, which the 16- and 32-channel layers ran entirely).
-    int64_t c = 0;
-    for (; c + 16 <= C; c += 16)
-      for (int k = 0; k < 16; ++k) ap[c + k] += (int32_t(xp[c + k]) - zp) * w[c + k];
-    for (; c < C; ++c) ap[c] += (int32_t(xp[c]) - zp) * w[c];
-  }
-}
-
 // y[p][o] = quantize(clamp(v[o][p], lo, hi)) for an FP32 island's NCHW output: quantized in
 // channel order (contiguous, vectorized; the same arithmetic as quant::quantize, NaN to the zero
 // point), then transposed to NHWC.
@@ -79,28 +61,9 @@ void quantize_to_nhwc(const float* v, int64_t O, int64_t P, float lo, float hi, 
 void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, std::vector<uint8_t>& col, std::vector<int32_t>& acc,
               uint8_t* y) {
   const int64_t P = u.Ho * u.Wo;
-  if (u.groups > 1) {  // depthwise: y[p][c] = requant(bias[c] + sum_taps (x - zp_in) * w[tap][c])
-    int32_t* a = acc.data();
-    for (int64_t oh = 0; oh < u.Ho; ++oh) {
-      for (int64_t ow = 0; ow < u.Wo; ++ow)
-        std::copy(u.bias_folded.begin(), u.bias_folded.end(), a + ow * u.C);
-      for (int64_t i = 0; i < u.kh; ++i) {
-        const int64_t ih = oh * u.stride - u.pad + i;
-        if (ih < 0 || ih >= u.H) continue;
-        for (int64_t j = 0; j < u.kw; ++j) {
-          // Output columns whose input column ow*s - pad + j lies inside the row.
-          const int64_t off = j - u.pad;
-          const int64_t ow0 = off >= 0 ? 0 : (-off + u.stride - 1) / u.stride;
-          const int64_t ow1 = std::min(u.Wo, off >= u.W ? 0 : (u.W - off + u.stride - 1) / u.stride);
-          if (ow1 <= ow0) continue;
-          dw_accumulate_row(a + ow0 * u.C, x + (ih * u.W + ow0 * u.stride + off) * u.C,
-                            u.dw_taps.data() + (i * u.kw + j) * u.C, ow1 - ow0, u.C, u.stride * u.C, zp_in);
-        }
-      }
-      for (int64_t ow = 0; ow < u.Wo; ++ow)
-        kernels::requantize_row(a + ow * u.C, u.C, u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi,
-                                y + (oh * u.Wo + ow) * u.O);
-    }
+  if (u.groups > 1) {  // depthwise (core/kernels/dw_u8.h)
+    kernels::dw_u8({x, u.H, u.W, u.C, u.kh, u.kw, u.stride, u.pad, u.Ho, u.Wo, zp_in, u.dw_taps.data(),
+                    u.bias_folded.data(), u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi, y});
     return;
   }
   const int64_t K = u.kh * u.kw * u.C;

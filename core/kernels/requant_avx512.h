@@ -1,0 +1,34 @@
+// requantize() (core/kernels/requant.h) for 16 int32 lanes at once, for the AVX-512 kernels.
+// Include only from files compiled with -mavx512f. _mm512_mul_epi32 multiplies the low 32 bits
+// of each 64-bit lane as signed: even lanes go in as they are, odd lanes shifted down by 32; each
+// 64-bit product gets its rounding term 2^(n-1) and an arithmetic shift by its own n (vpsravq),
+// is clamped to [lo - zp, hi - zp] while still 64-bit (a multiplier above 1 can take it past 32
+// bits), and the low halves are recombined.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace kd::kernels::avx512 {
+
+struct Requant16 {
+  __m512i zp, lo64, hi64;
+  Requant16(int32_t zp_out, int32_t lo, int32_t hi)
+      : zp(_mm512_set1_epi32(zp_out)), lo64(_mm512_set1_epi64(int64_t(lo) - zp_out)),
+        hi64(_mm512_set1_epi64(int64_t(hi) - zp_out)) {}
+  // 16 accumulators with their multipliers and shifts -> 16 int32 results in [lo, hi].
+  __m512i operator()(__m512i a, __m512i m, __m512i s) const {
+    const __m512i one = _mm512_set1_epi64(1), low32 = _mm512_set1_epi64(0xFFFFFFFF);
+    const __m512i s_even = _mm512_and_si512(s, low32), s_odd = _mm512_srli_epi64(s, 32);
+    __m512i even = _mm512_mul_epi32(a, m);
+    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(m, 32));
+    even = _mm512_srav_epi64(_mm512_add_epi64(even, _mm512_sllv_epi64(one, _mm512_sub_epi64(s_even, one))), s_even);
+    odd = _mm512_srav_epi64(_mm512_add_epi64(odd, _mm512_sllv_epi64(one, _mm512_sub_epi64(s_odd, one))), s_odd);
+    even = _mm512_min_epi64(_mm512_max_epi64(even, lo64), hi64);
+    odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo64), hi64);
+    const __m512i r = _mm512_mask_blend_epi32(__mmask16(0xAAAA), even, _mm512_slli_epi64(odd, 32));
+    return _mm512_add_epi32(r, zp);
+  }
+};
+
+}  // namespace kd::kernels::avx512
