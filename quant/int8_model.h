@@ -66,6 +66,9 @@ struct Int8Model {
 
   // x: normalized images [N,C,H,W] f32 -> logits [N, classes]. Images run in parallel.
   Tensor forward(const Tensor& x) const;
+  // The integer simulation (quant/int8_simulate.cpp): the same arithmetic in plain NCHW loops
+  // from the stored parameters, one image at a time; forward() must match it bit for bit.
+  Tensor simulate(const Tensor& x) const;
   // Fills the derived fields of every unit (after conversion or loading).
   void prepare();
 };

@@ -70,6 +70,13 @@ TEST_CASE("int8 model: student and teacher follow FP32, with and without FP32 fi
       CHECK((has_add || has_dw));  // residual or depthwise units really were exercised
       CHECK((q.units.front().kind == Int8Unit::Kind::conv_fp32) == first_fp32);
 
+      // The optimized runtime (NHWC, packed int8 GEMM, folded zero points, SIMD) against the plain
+      // integer simulation: bit for bit.
+      const Tensor sim = q.simulate(x);
+      int64_t sim_diff = 0;
+      for (int64_t i = 0; i < got.numel(); ++i) sim_diff += got.f32()[i] != sim.f32()[i];
+      CHECK(sim_diff == 0);
+
       const std::string path = "/tmp/kd_test_int8_model.safetensors";
       save_int8(path, q);
       CHECK(is_int8_file(path));
