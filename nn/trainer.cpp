@@ -75,6 +75,14 @@ EvalResult evaluate_logits(const std::function<Tensor(const Tensor&)>& logits_of
 
 namespace {
 
+// The evaluation of a run: the model's forward pass, or the objective's replacement of it.
+EvalResult evaluate_objective(Model& m, const Objective& obj, const Dataset& d) {
+  if (!obj.forward) return evaluate(m, d);
+  NoGrad ng;
+  return evaluate_logits([&](const Tensor& x) { return obj.forward(Var(x), false).value(); },
+                         m.graph.validate().back().out_shape.at(0), d);
+}
+
 constexpr const char* kCheckpointKind = "kd-checkpoint-1";
 
 std::string exact(double v) {
@@ -248,7 +256,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
   // A checkpoint of a finished run (its model file lost, say): nothing left to train, but the
   // model is written again with its test accuracy.
   const bool finished = opts.resume && (step >= total || (c.max_steps > 0 && step >= c.max_steps));
-  if (finished && test_set.size() > 0) res.final_test_accuracy = evaluate(m, test_set).accuracy();
+  if (finished && test_set.size() > 0) res.final_test_accuracy = evaluate_objective(m, obj, test_set).accuracy();
   for (int64_t epoch = first_epoch; !finished && epoch < c.epochs; ++epoch) {
     const double t_epoch = now_s();
     int64_t in_epoch = epoch == first_epoch ? step % per_epoch : 0;
@@ -271,7 +279,8 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
       Rng dropout_rng(c.seed + uint64_t(step) * 0x9E3779B97F4A7C15ull, rng_stream::dropout);
       std::map<std::string, Var> taps;
       for (const std::string& t : obj.taps) taps[t] = Var();
-      Var logits = m.forward(Var(b.x), true, &dropout_rng, obj.taps.empty() ? nullptr : &taps);
+      Var logits = obj.forward ? obj.forward(Var(b.x), true)
+                               : m.forward(Var(b.x), true, &dropout_rng, obj.taps.empty() ? nullptr : &taps);
       Var loss = obj.loss ? obj.loss({b, logits, taps, step, total})
                  : b.soft.defined() ? F::soft_cross_entropy(logits, b.soft)
                                     : F::cross_entropy(logits, b.y, float(c.label_smoothing));
@@ -320,7 +329,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
           !stopping)
         save_checkpoint(ck_path, m, *opt, c, obj, step, epoch, sums, res.skipped_steps);
     }
-    EvalResult ev = test_set.size() > 0 ? evaluate(m, test_set) : EvalResult{};
+    EvalResult ev = test_set.size() > 0 ? evaluate_objective(m, obj, test_set) : EvalResult{};
     const double secs = now_s() - t_epoch;
     const int64_t seen = sums.seen;
     EpochInfo info{epoch + 1, seen ? sums.loss_sum / double(seen) : 0,

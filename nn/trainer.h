@@ -70,6 +70,10 @@ struct Objective {
   std::map<std::string, Tensor> extra_buffers;  // state the objective keeps (e.g. BN statistics), checkpointed alike
   // Recorded in checkpoints (metadata "objective"); a resume must present the same record.
   nlohmann::json record;
+  // If set, replaces the model's own forward pass (training steps and the per-epoch evaluation):
+  // quantization-aware training runs the model with fake quantization this way. Taps are not
+  // available with it.
+  std::function<Var(const Var& x, bool training)> forward;
 };
 
 struct TrainOptions {

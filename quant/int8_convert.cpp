@@ -35,7 +35,7 @@ void fold_bn(const Model& m, const Node& conv, const Node* bn, Tensor& w, Tensor
 
 }  // namespace
 
-Int8Model convert_ptq(const Model& m, const Tensor& calib, const ConvertOptions& opt) {
+Int8Model plan_int8(const Model& m, bool first_fp32) {
   const Graph& g = m.graph;
   const std::vector<NodeInfo> info = g.validate();
   Int8Model q;
@@ -60,7 +60,6 @@ Int8Model convert_ptq(const Model& m, const Tensor& calib, const ConvertOptions&
       if (g.nodes[j].name == name) return info[j].out_shape;
     return {};
   };
-  std::map<int, std::pair<Tensor, Tensor>> folded;  // conv unit -> BN-folded weight and bias
   for (size_t idx = 0; idx < g.nodes.size(); ++idx) {
     const Node& n = g.nodes[idx];
     Int8Unit u;
@@ -79,13 +78,12 @@ Int8Model convert_ptq(const Model& m, const Tensor& calib, const ConvertOptions&
       u.Ho = (u.H + 2 * u.pad - u.kh) / u.stride + 1, u.Wo = (u.W + 2 * u.pad - u.kw) / u.stride + 1;
       const Node* bn = sole_reader(idx, "batchnorm2d");
       const Node* act = bn ? sole_reader(idx + 1, "relu", "relu6") : sole_reader(idx, "relu", "relu6");
-      Tensor wf, bf;
-      fold_bn(m, n, bn, wf, bf);
       const Node& last = act ? *act : (bn ? *bn : n);
-      u.kind = opt.first_fp32 && u.inputs[0] == -1 ? Int8Unit::Kind::conv_fp32 : Int8Unit::Kind::conv;
+      u.kind = first_fp32 && u.inputs[0] == -1 ? Int8Unit::Kind::conv_fp32 : Int8Unit::Kind::conv;
       u.act = act ? act->op : "none";
       u.name = last.name;
-      folded[int(q.units.size())] = {wf, bf};
+      u.src_conv = n.name;
+      u.src_bn = bn ? bn->name : "";
       idx += (bn ? 1 : 0) + (act ? 1 : 0);
     } else if (n.op == "add") {
       u.kind = Int8Unit::Kind::add;
@@ -93,6 +91,7 @@ Int8Model convert_ptq(const Model& m, const Tensor& calib, const ConvertOptions&
       const Node* act = sole_reader(idx, "relu", "relu6");
       u.act = act ? act->op : "none";
       u.name = act ? act->name : n.name;
+      u.C = u.O = u.inputs[0] < 0 ? g.input_shape[0] : q.units[size_t(u.inputs[0])].O;
       if (act) ++idx;
     } else if (n.op == "global_avgpool") {
       const Shape in = shape_of(n.inputs[0]);
@@ -103,10 +102,7 @@ Int8Model convert_ptq(const Model& m, const Tensor& calib, const ConvertOptions&
       KD_CHECK(n.name == g.output, "kd quantize: node '", n.name,
                "': a linear layer is supported only as the model's last node (it stays FP32)");
       u.kind = Int8Unit::Kind::linear_fp32;
-      u.wf = m.params.at(n.name + ".weight").value().contiguous().clone();
-      u.bf = m.params.count(n.name + ".bias") ? m.params.at(n.name + ".bias").value().contiguous().clone()
-                                              : Tensor::zeros({u.wf.size(0)});
-      u.O = u.wf.size(0);
+      u.O = m.params.at(n.name + ".weight").value().size(0);
       u.name = n.name;
       q.classes = u.O;
     } else {
@@ -120,7 +116,47 @@ Int8Model convert_ptq(const Model& m, const Tensor& calib, const ConvertOptions&
   }
   KD_CHECK(!q.units.empty() && q.units.back().kind == Int8Unit::Kind::linear_fp32, "kd quantize: the model '",
            g.output, "' must end in a linear layer (the INT8 runtime returns its FP32 logits)");
+  return q;
+}
 
+void quantize_units(Int8Model& q, const Model& m) {
+  for (Int8Unit& u : q.units) {
+    if (u.kind == Int8Unit::Kind::linear_fp32) {
+      u.wf = m.params.at(u.name + ".weight").value().contiguous().clone();
+      u.bf = m.params.count(u.name + ".bias") ? m.params.at(u.name + ".bias").value().contiguous().clone()
+                                              : Tensor::zeros({u.O});
+      continue;
+    }
+    if (u.kind != Int8Unit::Kind::conv && u.kind != Int8Unit::Kind::conv_fp32) continue;
+    const Node& conv = m.graph.node(u.src_conv);
+    Tensor wf, bf;
+    fold_bn(m, conv, u.src_bn.empty() ? nullptr : &m.graph.node(u.src_bn), wf, bf);
+    if (u.kind == Int8Unit::Kind::conv_fp32) {
+      u.wf = wf, u.bf = bf;
+      continue;
+    }
+    const float s_in = u.inputs[0] < 0 ? q.input.scale : q.units[size_t(u.inputs[0])].out.scale;
+    const std::vector<QParams> ws = per_channel_weight_qparams(wf);
+    const int64_t Cg = u.C / u.groups;
+    u.wq.assign(size_t(u.O * u.kh * u.kw * Cg), 0);
+    u.wscale.resize(size_t(u.O));
+    u.bias.resize(size_t(u.O));
+    for (int64_t o = 0; o < u.O; ++o) {
+      u.wscale[size_t(o)] = ws[size_t(o)].scale;
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t a = 0; a < u.kh; ++a)
+          for (int64_t b = 0; b < u.kw; ++b)
+            u.wq[size_t(((o * u.kh + a) * u.kw + b) * Cg + c)] =
+                int8_t(quantize(wf.f32()[((o * Cg + c) * u.kh + a) * u.kw + b], ws[size_t(o)], kWeightRange));
+      const double bq = std::nearbyint(double(bf.f32()[o]) / (double(s_in) * double(ws[size_t(o)].scale)));
+      u.bias[size_t(o)] = int32_t(std::clamp(bq, -2147483647.0, 2147483647.0));
+    }
+  }
+  q.prepare();
+}
+
+Int8Model convert_ptq(const Model& m, const Tensor& calib, const ConvertOptions& opt) {
+  Int8Model q = plan_int8(m, opt.first_fp32);
   // Calibration: every unit's output (except the FP32 logits) and the model's input.
   std::vector<Observer> obs(q.units.size(), Observer(opt.observer));
   Observer input_obs(opt.observer);
@@ -140,34 +176,9 @@ Int8Model convert_ptq(const Model& m, const Tensor& calib, const ConvertOptions&
     }
   }
   q.input = input_obs.qparams(kActivationRange);
-  for (size_t i = 0; i < q.units.size(); ++i) {
-    Int8Unit& u = q.units[i];
-    if (u.kind == Int8Unit::Kind::linear_fp32) continue;
-    u.out = obs[i].qparams(kActivationRange);
-    if (u.kind == Int8Unit::Kind::add) u.C = q.units[size_t(u.inputs[0])].O, u.O = u.C;
-    if (u.kind == Int8Unit::Kind::conv_fp32) {
-      u.wf = folded.at(int(i)).first, u.bf = folded.at(int(i)).second;
-    } else if (u.kind == Int8Unit::Kind::conv) {
-      const auto& [wf, bf] = folded.at(int(i));
-      const float s_in = u.inputs[0] < 0 ? q.input.scale : q.units[size_t(u.inputs[0])].out.scale;
-      const std::vector<QParams> ws = per_channel_weight_qparams(wf);
-      const int64_t Cg = u.C / u.groups;
-      u.wq.assign(size_t(u.O * u.kh * u.kw * Cg), 0);
-      u.wscale.resize(size_t(u.O));
-      u.bias.resize(size_t(u.O));
-      for (int64_t o = 0; o < u.O; ++o) {
-        u.wscale[size_t(o)] = ws[size_t(o)].scale;
-        for (int64_t c = 0; c < Cg; ++c)
-          for (int64_t a = 0; a < u.kh; ++a)
-            for (int64_t b = 0; b < u.kw; ++b)
-              u.wq[size_t(((o * u.kh + a) * u.kw + b) * Cg + c)] =
-                  int8_t(quantize(wf.f32()[((o * Cg + c) * u.kh + a) * u.kw + b], ws[size_t(o)], kWeightRange));
-        const double bq = std::nearbyint(double(bf.f32()[o]) / (double(s_in) * double(ws[size_t(o)].scale)));
-        u.bias[size_t(o)] = int32_t(std::clamp(bq, -2147483647.0, 2147483647.0));
-      }
-    }
-  }
-  q.prepare();
+  for (size_t i = 0; i < q.units.size(); ++i)
+    if (q.units[i].kind != Int8Unit::Kind::linear_fp32) q.units[i].out = obs[i].qparams(kActivationRange);
+  quantize_units(q, m);
   return q;
 }
 

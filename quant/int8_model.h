@@ -47,6 +47,8 @@ struct Int8Unit {
   std::vector<int32_t> bias;
   // FP32 islands: weights in PyTorch layout with BN folded in.
   Tensor wf, bf;
+  // The FP32 graph's nodes this unit came from (conversion and QAT only; not stored).
+  std::string src_conv, src_bn;
   // Derived when loaded (not stored): packed weights, folded bias, multipliers, clamp.
   kernels::PackedS8 packed;
   std::vector<int32_t> bias_folded;
@@ -78,6 +80,13 @@ struct ConvertOptions {
   bool first_fp32 = true;  // keep the first conv unit in FP32
   int64_t calib_batch = 256;
 };
+
+// The units of m's graph: structure only (kinds, inputs, geometry, activations, source nodes),
+// no parameters or scales yet. Throws, naming the node, for ops the INT8 runtime does not have.
+Int8Model plan_int8(const Model& m, bool first_fp32);
+// Fills every unit's parameters from m (BN folded, weights quantized against the scales already
+// set in q.input and each unit's `out`) and prepares the model for running.
+void quantize_units(Int8Model& q, const Model& m);
 
 // Post-training quantization: folds BN, calibrates activation ranges on `calib` images (already
 // in the model's input layout, normalized) and quantizes. Throws, naming the node, for graphs

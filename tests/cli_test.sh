@@ -21,7 +21,7 @@ expect_re() {  # as expect, with an extended regular expression
     fails=$((fails + 1))
   fi
 }
-for c in train distill pipeline slim eval quantize info "bench train" "bench latency" "bench kernels"; do expect 0 "usage: kd" -- $c --help; done
+for c in train distill pipeline slim eval quantize qat info "bench train" "bench latency" "bench kernels"; do expect 0 "usage: kd" -- $c --help; done
 expect 0 "commands:" -- --help
 expect 2 "unknown command" -- frobnicate
 expect 1 "unknown argument '--epoch'" -- train --config configs/student.json --epoch 3
@@ -70,6 +70,19 @@ expect 0 "test accuracy (200 images): FP32" -- quantize --model "$tmp/run/model.
 expect 0 "accuracy" -- eval --model "$tmp/q.int8.safetensors" --limit 100
 expect 0 "batch 1" -- bench latency --model "$tmp/q.int8.safetensors" --reps 3
 expect 1 "is already an INT8 model" -- quantize --model "$tmp/q.int8.safetensors" --limit 10
+# kd qat: two QAT steps on the short run's model, a resume that has nothing left, bad configs.
+cat >"$tmp/qat-train.json" <<JSON
+{"model": {"family": "dsnet"}, "data": {"train_limit": 512, "test_limit": 200}, "recipe": {"batch": 64}}
+JSON
+cat >"$tmp/qat.json" <<JSON
+{"model": "$tmp/run/model.safetensors", "train": "$tmp/qat-train.json", "epochs": 1, "calib": 64, "out": "$tmp/qat"}
+JSON
+expect 0 "QAT: fake-quantized test accuracy" -- qat --config "$tmp/qat.json" --steps 2
+[ -s "$tmp/qat/model.int8.safetensors" ] || { echo "FAIL: kd qat wrote no INT8 model"; fails=$((fails+1)); }
+expect 0 "accuracy" -- eval --model "$tmp/qat/model.int8.safetensors" --limit 50
+expect 1 "not a QAT run" -- qat --resume "$tmp/run"
+echo '{"model": "x", "train": "y", "epoch": 3}' >"$tmp/qatbad.json"
+expect 1 "'epoch' is not a known key" -- qat --config "$tmp/qatbad.json"
 # Depending on rounding the first non-finite value is the loss or a gradient; both messages say how to find it.
 # Where the divergence first shows differs by CPU and build (loss, a gradient, or a BN running
 # variance caught by the checkpoint guard at the epoch's end): any of them must stop the run.

@@ -1,0 +1,74 @@
+#include "quant/bn_fold.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace kd::quant {
+
+namespace {
+// 1 / sqrt(var + eps) per channel, in double as the conversion computes it.
+std::vector<double> inv_std(const Tensor& var, float eps) {
+  std::vector<double> r(size_t(var.numel()));
+  for (int64_t o = 0; o < var.numel(); ++o) r[size_t(o)] = 1.0 / std::sqrt(double(var.f32()[o]) + double(eps));
+  return r;
+}
+}  // namespace
+
+Var fold_bn_weight(const Var& w, const Var& gamma, const Tensor& running_var, float eps) {
+  const Tensor wc = w.value().contiguous(), gc = gamma.value().contiguous(), vc = running_var.contiguous();
+  const int64_t O = wc.size(0), per = wc.numel() / O;
+  KD_CHECK(gc.numel() == O && vc.numel() == O, "fold_bn_weight: weight ", shape_str(wc.shape()), " with ", gc.numel(),
+           " gammas and ", vc.numel(), " variances");
+  const std::vector<double> is = inv_std(vc, eps);
+  Tensor y = Tensor::empty(wc.shape());
+  for (int64_t o = 0; o < O; ++o) {
+    const double k = double(gc.f32()[o]) * is[size_t(o)];
+    for (int64_t i = 0; i < per; ++i) y.f32()[o * per + i] = float(double(wc.f32()[o * per + i]) * k);
+  }
+  return make_result("fold_bn_weight", y, {w, gamma}, [wc, gc, is, O, per](const Tensor& g) {
+    const Tensor gcn = g.contiguous();
+    Tensor dw = Tensor::empty(wc.shape()), dg = Tensor::empty({O});
+    for (int64_t o = 0; o < O; ++o) {
+      const double k = double(gc.f32()[o]) * is[size_t(o)];
+      double acc = 0;
+      for (int64_t i = 0; i < per; ++i) {
+        dw.f32()[o * per + i] = float(double(gcn.f32()[o * per + i]) * k);
+        acc += double(gcn.f32()[o * per + i]) * wc.f32()[o * per + i];
+      }
+      dg.f32()[o] = float(acc * is[size_t(o)]);
+    }
+    return std::vector<Tensor>{dw, dg};
+  });
+}
+
+Var fold_bn_bias(const Var& conv_bias, const Var& gamma, const Var& beta, const Tensor& running_mean,
+                 const Tensor& running_var, float eps) {
+  const Tensor gc = gamma.value().contiguous(), bc = beta.value().contiguous(), mc = running_mean.contiguous(),
+               vc = running_var.contiguous();
+  const int64_t O = gc.numel();
+  const bool has_b = conv_bias.defined();
+  const Tensor cb = has_b ? conv_bias.value().contiguous() : Tensor::zeros({O});
+  KD_CHECK(bc.numel() == O && mc.numel() == O && vc.numel() == O && cb.numel() == O,
+           "fold_bn_bias: parameters of different lengths");
+  const std::vector<double> is = inv_std(vc, eps);
+  Tensor y = Tensor::empty({O});
+  for (int64_t o = 0; o < O; ++o)
+    y.f32()[o] = float(double(bc.f32()[o]) +
+                       (double(cb.f32()[o]) - double(mc.f32()[o])) * double(gc.f32()[o]) * is[size_t(o)]);
+  std::vector<Var> inputs{gamma, beta};
+  if (has_b) inputs.push_back(conv_bias);
+  return make_result("fold_bn_bias", y, inputs, [gc, cb, mc, is, O, has_b](const Tensor& g) {
+    const Tensor gcn = g.contiguous();
+    Tensor dg = Tensor::empty({O}), dbeta = gcn.clone(), db = Tensor::empty({O});
+    for (int64_t o = 0; o < O; ++o) {
+      dg.f32()[o] = float(double(gcn.f32()[o]) * (double(cb.f32()[o]) - mc.f32()[o]) * is[size_t(o)]);
+      db.f32()[o] = float(double(gcn.f32()[o]) * gc.f32()[o] * is[size_t(o)]);
+    }
+    std::vector<Tensor> r{dg, dbeta};
+    if (has_b) r.push_back(db);
+    return r;
+  });
+}
+
+}  // namespace kd::quant

@@ -1,0 +1,72 @@
+// Quantization-aware training (quant/qat.h, quant/bn_fold.h): BN folding's gradients by finite
+// differences, the fake-quantized forward pass against the INT8 model converted from it, and the
+// observer schedule (moving ranges, then frozen).
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "autograd/gradcheck.h"
+#include "nn/builders.h"
+#include "quant/bn_fold.h"
+#include "quant/qat.h"
+#include "random_tensor.h"
+
+using namespace kd;
+using namespace kd::quant;
+
+TEST_CASE("gradcheck: BN folded into conv weights and bias") {
+  const Tensor var = Tensor::from({3}, {0.5f, 1.7f, 0.05f}), mean = Tensor::from({3}, {0.3f, -1.f, 2.f});
+  CHECK(gradcheck([&](const std::vector<Var>& v) { return fold_bn_weight(v[0], v[1], var, 1e-5f); },
+                  {test::randn({3, 2, 3, 3}, 1), test::randn({3}, 2)})
+            .ok);
+  CHECK(gradcheck([&](const std::vector<Var>& v) { return fold_bn_bias(v[2], v[0], v[1], mean, var, 1e-5f); },
+                  {test::randn({3}, 3), test::randn({3}, 4), test::randn({3}, 5)})
+            .ok);
+  CHECK(gradcheck([&](const std::vector<Var>& v) { return fold_bn_bias(Var(), v[0], v[1], mean, var, 1e-5f); },
+                  {test::randn({3}, 6), test::randn({3}, 7)})
+            .ok);
+}
+
+TEST_CASE("qat: the fake-quantized model is the INT8 model it converts to; ranges move, then freeze") {
+  for (const nlohmann::json& cfg : {nlohmann::json{{"family", "dsnet"}, {"width", 0.5}},
+                                    nlohmann::json{{"family", "resnet"}, {"widths", {8, 16}}, {"blocks", {1, 1}}}}) {
+    INFO(cfg.dump());
+    Model m = Model::create(build_model(cfg, "test"), 3);
+    Rng r(4, 1);
+    for (auto& [name, t] : m.buffers)  // trained-looking BN statistics, so folding matters
+      for (int64_t i = 0; i < t.numel(); ++i)
+        t.f32()[i] = name.find("running_var") != std::string::npos ? 0.5f + r.uniform() : 0.2f * r.normal();
+    QatOptions opt;
+    opt.freeze_observers_step = 2;
+    QatModel qat(m, opt);
+    qat.calibrate(test::randn({32, 1, 28, 28}, 5));
+    const Tensor x = test::randn({8, 1, 28, 28}, 6);
+    Tensor fq, i8;
+    {
+      NoGrad ng;
+      fq = qat.forward(Var(x), false).value();
+    }
+    i8 = qat.convert().forward(x);
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < fq.numel(); ++i) {
+      num += std::pow(double(fq.f32()[i]) - i8.f32()[i], 2);
+      den += std::pow(double(fq.f32()[i]), 2);
+    }
+    MESSAGE("fake-quant vs INT8 relative error " << std::sqrt(num / den));
+    CHECK(std::sqrt(num / den) < 0.02);
+
+    // Training passes: the ranges follow the batches for two steps, then stay.
+    Objective o = qat.objective({{"qat", true}});
+    const Tensor& first = o.extra_buffers.at("qat.range.1");
+    std::vector<float> seen;
+    for (int step = 0; step < 4; ++step) {
+      CHECK(qat.frozen() == (step >= 2));
+      qat.forward(Var(test::randn({8, 1, 28, 28}, 10 + step, 3.f)), true);
+      seen.push_back(first.f32()[1]);
+    }
+    CHECK(seen[0] != seen[1]);
+    CHECK(seen[2] == seen[1]);
+    CHECK(seen[3] == seen[1]);
+    CHECK(o.extra_buffers.at("qat.steps").f32()[0] == 4.f);
+  }
+}
