@@ -21,7 +21,7 @@ expect_re() {  # as expect, with an extended regular expression
     fails=$((fails + 1))
   fi
 }
-for c in train distill pipeline slim eval quantize qat info "bench train" "bench latency" "bench kernels"; do expect 0 "usage: kd" -- $c --help; done
+for c in train distill pipeline slim eval quantize qat prune info "bench train" "bench latency" "bench kernels"; do expect 0 "usage: kd" -- $c --help; done
 expect 0 "commands:" -- --help
 expect 2 "unknown command" -- frobnicate
 expect 1 "unknown argument '--epoch'" -- train --config configs/student.json --epoch 3
@@ -83,6 +83,19 @@ expect 0 "accuracy" -- eval --model "$tmp/qat/model.int8.safetensors" --limit 50
 expect 1 "not a QAT run" -- qat --resume "$tmp/run"
 echo '{"model": "x", "train": "y", "epoch": 3}' >"$tmp/qatbad.json"
 expect 1 "'epoch' is not a known key" -- qat --config "$tmp/qatbad.json"
+# kd prune: two progressive steps with a few fine-tuning steps each on 512 images, the plan files,
+# the smaller model, and config errors.
+cat >"$tmp/prune.json" <<JSON
+{"criterion": "l1", "ratio": 0.2, "step": 0.1, "min_channels": 4,
+ "finetune": {"train": "$tmp/qat-train.json", "epochs_per_step": 1, "lr": 0.01}, "out": "$tmp/pr"}
+JSON
+expect 0 "FLOPs kept" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prune.json"
+[ -s "$tmp/pr/plan-step2.json" ] && [ -s "$tmp/pr/model.safetensors" ] || { echo "FAIL: kd prune files"; fails=$((fails+1)); }
+expect 0 "parameters" -- info --model "$tmp/pr/model.safetensors"
+echo '{"ratio": 0.3, "flops_target": 0.5}' >"$tmp/prbad.json"
+expect 1 "give exactly one of 'ratio' and 'flops_target'" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prbad.json"
+echo '{"ratio": 0.3, "criterion": "taylor2"}' >"$tmp/prbad2.json"
+expect 1 "allowed: l1, l2, bn_scale" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prbad2.json"
 # Depending on rounding the first non-finite value is the loss or a gradient; both messages say how to find it.
 # Where the divergence first shows differs by CPU and build (loss, a gradient, or a BN running
 # variance caught by the checkpoint guard at the epoch's end): any of them must stop the run.
