@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/timing.h"
+#include "cli/prune_run.h"
 #include "cli/training_run.h"
 #include "nn/atomic_file.h"
 #include "nn/config_check.h"
@@ -122,30 +123,8 @@ int cmd_prune(int argc, char** argv) {
     c.plan.ratio = ratio_for_flops(m, c.plan, c.flops_target);
     std::printf("flops_target %.2f: uniform ratio %.3f\n", c.flops_target, c.plan.ratio);
   }
-  // Cumulative ratio after step k: ratio * k / steps, each step removing (relative to the model
-  // it starts from) 1 - (1 - r_k) / (1 - r_{k-1}).
-  const int64_t steps = std::max<int64_t>(1, int64_t(std::ceil(c.plan.ratio / c.step - 1e-9)));
-  Model cur = m;
-  for (int64_t k = 1; k <= steps; ++k) {
-    const double r_prev = c.plan.ratio * double(k - 1) / double(steps), r_k = c.plan.ratio * double(k) / double(steps);
-    prune::PlanOptions o = c.plan;
-    o.ratio = 1.0 - (1.0 - r_k) / (1.0 - r_prev);
-    const prune::Plan plan = prune::make_plan(cur, o);
-    write_file_atomic(c.out + "/plan-step" + std::to_string(k) + ".json", plan.to_json().dump(1) + "\n");
-    Model next = prune::pruned_model(cur, plan);
-    std::printf("== step %lld/%lld: removed %lld channels, %s parameters left\n", (long long)k, (long long)steps,
-                (long long)plan.removed(), with_commas(next.num_params()).c_str());
-    std::fflush(stdout);
-    if (!c.train.empty() && c.epochs_per_step > 0) {
-      const std::string dir = c.out + "/step" + std::to_string(k);
-      TrainOptions opts;
-      opts.out_dir = dir;
-      opts.resume = std::filesystem::exists(dir + "/checkpoint.safetensors");
-      tc.seed = uint64_t(k);
-      run_with_progress(next, tc, data, opts, opts.resume ? "resuming fine-tuning of" : "fine-tuning");
-    }
-    cur = std::move(next);
-  }
+  Model cur = progressive_prune(m, c.plan, c.step, c.train.empty() || c.epochs_per_step == 0 ? nullptr : &tc, data,
+                                c.out);
   save_model(c.out + "/model.safetensors", cur);
   const Measured after = measure(cur, data.test);
   std::printf("\n| | parameters | FLOPs | latency b1 ms | latency b64 ms | test accuracy |\n|---|---|---|---|---|---|\n");

@@ -54,6 +54,16 @@ PipelineConfig PipelineConfig::load(const std::string& path) {
   p.latency_reps = b.integer("latency_reps", 100, 1, 100000);
   p.throughput_reps = b.integer("throughput_reps", 10, 1, 10000);
   b.done();
+  ConfigReader pr = top.object("prune");
+  p.prune_ratio = pr.number("ratio", p.prune_ratio, 0.0, 0.95);
+  p.prune_step = pr.number("step", p.prune_step, 0.001, 0.95);
+  p.prune_epochs = pr.integer("epochs_per_step", p.prune_epochs, 0, 1000);
+  p.prune_lr = pr.number("lr", p.prune_lr, 1e-9, 10.0);
+  p.prune_min_channels = pr.integer("min_channels", p.prune_min_channels, 1, 1 << 20);
+  p.prune_criterion = pr.any_str("criterion", p.prune_criterion);
+  pr.require(p.prune_criterion == "l1" || p.prune_criterion == "l2" || p.prune_criterion == "bn_scale",
+             "'criterion' must be one of l1, l2, bn_scale");
+  pr.done();
   ConfigReader q = top.object("quantize");
   p.quant_calib = q.integer("calib", 1024, 0, 60000);
   p.quant_observer = q.any_str("observer", "minmax");

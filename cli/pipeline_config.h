@@ -8,10 +8,12 @@
 //                                                                     student and teachers)
 //    "seeds": [0],                                                  (students trained per seed)
 //    "bench": {"latency_reps": 100, "throughput_reps": 10},
+//    "prune": {"ratio": 0.3, "step": 0.15, "epochs_per_step": 1,   (the first seed's KD student,
+//              "lr": 0.01, "criterion": "l1", "min_channels": 8},    progressively; "ratio": 0 skips)
 //    "quantize": {"calib": 1024, "observer": "minmax"}}             (INT8 PTQ of each KD student;
 //                                                                     "calib": 0 skips the stage)
-// Stages run in order (teacher, baseline student, KD student per seed, INT8 PTQ of each KD
-// student, then the report). Each
+// Stages run in order (teacher, baseline student, KD student per seed, pruning of the first KD
+// student, INT8 PTQ of each KD student, then the report). Each
 // writes into OUT/<stage>; a stage whose model file exists with the same config is reused, one
 // interrupted is resumed from its checkpoint, so rerunning the command after a crash continues.
 #pragma once
@@ -31,6 +33,9 @@ struct PipelineConfig {
   std::vector<uint64_t> seeds{0};
   int64_t latency_reps = 100, throughput_reps = 10;
   int64_t quant_calib = 1024;  // 0: no INT8 stage
+  double prune_ratio = 0.3, prune_step = 0.15, prune_lr = 0.01;  // ratio 0: no pruning stage
+  int64_t prune_epochs = 1, prune_min_channels = 8;
+  std::string prune_criterion = "l1";
   std::string quant_observer = "minmax";
 
   static PipelineConfig load(const std::string& path);

@@ -64,12 +64,14 @@ cat >"$tmp/p.json" <<JSON
 JSON
 "$KD" pipeline --config "$tmp/p.json" --threads 2 >"$tmp/p1.log" 2>&1 || fail "pipeline: $(tail -5 "$tmp/p1.log")"
 for f in report.md report.json report.svg; do [ -s "$tmp/p/$f" ] || fail "pipeline wrote no $f"; done
-[ "$(grep -c '^|' "$tmp/p/report.md")" -eq 6 ] || fail "report.md should have a header, a rule and 4 rows: $(cat "$tmp/p/report.md")"
+[ "$(grep -c '^|' "$tmp/p/report.md")" -eq 7 ] || fail "report.md should have a header, a rule and 5 rows: $(cat "$tmp/p/report.md")"
+grep -q '^| student, KD (T 4, alpha 0.9), pruned 30% of channels (seed 0) |' "$tmp/p/report.md" || fail "no pruned row"
+[ -s "$tmp/p/student-kd-pruned/plan-step1.json" ] || fail "no pruning plan"
 grep -q '^| student, KD (T 4, alpha 0.9) | 36,874 |' "$tmp/p/report.md" || fail "no KD student row"
 grep -q '^| student, KD (T 4, alpha 0.9), INT8 PTQ | 36,874 |' "$tmp/p/report.md" || fail "no INT8 row"
 [ -s "$tmp/p/student-kd-seed1/model.int8.safetensors" ] || fail "no INT8 model file for seed 1"
 "$KD" eval --model "$tmp/p/student-kd-seed0/model.int8.safetensors" --limit 50 | grep -q "accuracy" || fail "kd eval on INT8"
-python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert len(r['models'])==4 and len(r['models'][1]['test_accuracy'])==2 and len(r['models'][3]['test_accuracy'])==2" \
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert len(r['models'])==5 and len(r['models'][1]['test_accuracy'])==2 and len(r['models'][4]['test_accuracy'])==2" \
   "$tmp/p/report.json" || fail "report.json"
 grep -q "<svg" "$tmp/p/report.svg" && grep -q "polyline" "$tmp/p/report.svg" || fail "report.svg has no curves"
 # Rerun: every stage reused.

@@ -1,0 +1,52 @@
+#include "cli/prune_run.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/common.h"
+#include "nn/atomic_file.h"
+#include "nn/model_io.h"
+
+namespace kd::cli {
+
+Model progressive_prune(const Model& m, const prune::PlanOptions& plan, double step, const TrainConfig* finetune,
+                        const Datasets& data, const std::string& out) {
+  std::filesystem::create_directories(out);
+  // Cumulative ratio after step k: ratio * k / steps; each step removes, relative to the model it
+  // starts from, 1 - (1 - r_k) / (1 - r_{k-1}).
+  const int64_t steps = std::max<int64_t>(1, int64_t(std::ceil(plan.ratio / step - 1e-9)));
+  Model cur = m;
+  for (int64_t k = 1; k <= steps; ++k) {
+    const double r_prev = plan.ratio * double(k - 1) / double(steps), r_k = plan.ratio * double(k) / double(steps);
+    prune::PlanOptions o = plan;
+    o.ratio = 1.0 - (1.0 - r_k) / (1.0 - r_prev);
+    const prune::Plan p = prune::make_plan(cur, o);
+    write_file_atomic(out + "/plan-step" + std::to_string(k) + ".json", p.to_json().dump(1) + "\n");
+    Model next = prune::pruned_model(cur, p);
+    std::printf("== pruning step %lld/%lld: removed %lld channels, %s parameters left\n", (long long)k,
+                (long long)steps, (long long)p.removed(), with_commas(next.num_params()).c_str());
+    std::fflush(stdout);
+    if (finetune) {
+      const std::string dir = out + "/step" + std::to_string(k);
+      TrainConfig tc = *finetune;
+      tc.seed = finetune->seed + uint64_t(k);
+      if (std::filesystem::exists(dir + "/model.safetensors")) {  // finished earlier: reuse
+        Model done = load_model(dir + "/model.safetensors");
+        KD_CHECK(done.graph.to_json() == next.graph.to_json(), dir,
+                 "/model.safetensors was pruned differently (another config?): remove ", dir, " or choose another 'out'");
+        next = std::move(done);
+        std::printf("== pruning step %lld: already fine-tuned in %s\n", (long long)k, dir.c_str());
+      } else {
+        TrainOptions opts;
+        opts.out_dir = dir;
+        opts.resume = std::filesystem::exists(dir + "/checkpoint.safetensors");
+        run_with_progress(next, tc, data, opts, opts.resume ? "resuming fine-tuning of" : "fine-tuning");
+      }
+    }
+    cur = std::move(next);
+  }
+  return cur;
+}
+
+}  // namespace kd::cli
