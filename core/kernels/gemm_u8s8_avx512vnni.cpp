@@ -18,12 +18,19 @@ namespace {
 // and back around each instruction, which cost a third of the throughput. The accumulators are
 // named variables (not an array) so that they stay in registers.
 #define KD_DPBUSD(acc, a, b) asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
-#define KD_ROW4(r, x) KD_DPBUSD(c##r##0, x, b0); KD_DPBUSD(c##r##1, x, b1); KD_DPBUSD(c##r##2, x, b2); KD_DPBUSD(c##r##3, x, b3)
+// One row's broadcast against the NB loaded column blocks.
+#define KD_ROW4(r, x)                               \
+  KD_DPBUSD(c##r##0, x, b0);                        \
+  if constexpr (NB > 1) KD_DPBUSD(c##r##1, x, b1); \
+  if constexpr (NB > 2) KD_DPBUSD(c##r##2, x, b2); \
+  if constexpr (NB > 3) KD_DPBUSD(c##r##3, x, b3)
 
+// NB (1-4) column blocks of 16: narrow layers (16-48 output channels) do only the work they need.
+template <int NB>
 void tile(const uint8_t* A, int64_t rows, int64_t lda, const PackedS8& W, int64_t nb, const int32_t* bias, int32_t* C,
           int64_t ldc) {
   const int64_t Kg = W.Kg, K = W.K, full = K / 4;
-  const int64_t blocks = std::min<int64_t>(4, W.Nb - nb);
+  constexpr int64_t blocks = NB;
   const int8_t* w[4];
   for (int j = 0; j < 4; ++j) w[j] = W.data.data() + (nb + std::min<int64_t>(j, blocks - 1)) * Kg * 64;
   const uint8_t* a[4];
@@ -31,8 +38,11 @@ void tile(const uint8_t* A, int64_t rows, int64_t lda, const PackedS8& W, int64_
   __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00,
           c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
   for (int64_t g = 0; g < Kg; ++g) {
-    const __m512i b0 = _mm512_loadu_si512(w[0] + g * 64), b1 = _mm512_loadu_si512(w[1] + g * 64),
-                  b2 = _mm512_loadu_si512(w[2] + g * 64), b3 = _mm512_loadu_si512(w[3] + g * 64);
+    const __m512i b0 = _mm512_loadu_si512(w[0] + g * 64);
+    __m512i b1, b2, b3;
+    if constexpr (NB > 1) b1 = _mm512_loadu_si512(w[1] + g * 64);
+    if constexpr (NB > 2) b2 = _mm512_loadu_si512(w[2] + g * 64);
+    if constexpr (NB > 3) b3 = _mm512_loadu_si512(w[3] + g * 64);
     int32_t q[4];
     // Whole groups are read directly; the last partial one through load_a4 (zero-filled), so
     // no row is read past K.
@@ -66,8 +76,15 @@ void tile(const uint8_t* A, int64_t rows, int64_t lda, const PackedS8& W, int64_
 void gemm_s8_rows(const uint8_t* A, int64_t M, int64_t lda, const PackedS8& W, const int32_t* bias, int32_t* C,
                   int64_t ldc) {
   for (int64_t m = 0; m < M; m += 4)
-    for (int64_t nb = 0; nb < W.Nb; nb += 4)
-      tile(A + m * lda, std::min<int64_t>(4, M - m), lda, W, nb, bias, C + m * ldc, ldc);
+    for (int64_t nb = 0; nb < W.Nb; nb += 4) {
+      const int64_t rows = std::min<int64_t>(4, M - m);
+      switch (std::min<int64_t>(4, W.Nb - nb)) {
+        case 1: tile<1>(A + m * lda, rows, lda, W, nb, bias, C + m * ldc, ldc); break;
+        case 2: tile<2>(A + m * lda, rows, lda, W, nb, bias, C + m * ldc, ldc); break;
+        case 3: tile<3>(A + m * lda, rows, lda, W, nb, bias, C + m * ldc, ldc); break;
+        default: tile<4>(A + m * lda, rows, lda, W, nb, bias, C + m * ldc, ldc); break;
+      }
+    }
 }
 
 double int8_loop(int64_t iters) {
