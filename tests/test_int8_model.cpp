@@ -10,25 +10,12 @@
 #include "nn/builders.h"
 #include "quant/int8_model.h"
 #include "random_tensor.h"
+#include "test_models.h"
 
 using namespace kd;
 using namespace kd::quant;
 
 namespace {
-
-// A small model with trained-looking BN statistics and affine parameters, so that folding
-// matters (fresh BN would be the identity).
-Model small_model(const nlohmann::json& cfg, uint64_t seed) {
-  Model m = Model::create(build_model(cfg, "test"), seed);
-  Rng r(seed, 3);
-  for (auto& [name, t] : m.buffers)
-    for (int64_t i = 0; i < t.numel(); ++i)
-      t.f32()[i] = name.find("running_var") != std::string::npos ? 0.5f + r.uniform() : 0.2f * r.normal();
-  for (auto& [name, v] : m.params)
-    if (name.find(".weight") != std::string::npos && v.value().dim() == 1)  // BN gamma
-      for (int64_t i = 0; i < v.value().numel(); ++i) v.value().f32()[i] = 0.5f + r.uniform();
-  return m;
-}
 
 Tensor fp32_logits(Model& m, const Tensor& x) {
   NoGrad ng;
@@ -55,7 +42,7 @@ TEST_CASE("int8 model: student and teacher follow FP32, with and without FP32 fi
   for (const auto& cfg : cfgs)
     for (bool first_fp32 : {true, false}) {
       INFO(cfg.dump() << " first_fp32=" << first_fp32);
-      Model m = small_model(cfg, 5);
+      Model m = test::trained_looking_model(cfg, 5);
       const Tensor calib = test::randn({64, 1, 28, 28}, 8), x = test::randn({16, 1, 28, 28}, 9);
       ConvertOptions opt;
       opt.first_fp32 = first_fp32;
@@ -98,7 +85,7 @@ TEST_CASE("int8 model: graphs and files it cannot run give errors naming the nod
   CHECK_THROWS_WITH_AS(convert_ptq(m, test::randn({4, 1, 28, 28}, 1)), doctest::Contains("node 'pool'"), Error);
 
   const std::string bad = "/tmp/kd_test_int8_bad.safetensors";
-  Model ok = small_model({{"family", "dsnet"}, {"width", 0.25}}, 2);
+  Model ok = test::trained_looking_model({{"family", "dsnet"}, {"width", 0.25}}, 2);
   Int8Model q = convert_ptq(ok, test::randn({8, 1, 28, 28}, 3));
   q.units[1].wq.pop_back();  // a weight tensor one byte short
   save_int8(bad, q);

@@ -9,23 +9,12 @@
 #include "nn/builders.h"
 #include "prune/plan.h"
 #include "random_tensor.h"
+#include "test_models.h"
 
 using namespace kd;
 using namespace kd::prune;
 
 namespace {
-
-Model trained_looking(const nlohmann::json& cfg, uint64_t seed) {
-  Model m = Model::create(build_model(cfg, "test"), seed);
-  Rng r(seed, 3);
-  for (auto& [name, t] : m.buffers)
-    for (int64_t i = 0; i < t.numel(); ++i)
-      t.f32()[i] = name.find("running_var") != std::string::npos ? 0.5f + r.uniform() : 0.2f * r.normal();
-  for (auto& [name, v] : m.params)  // BN affine parameters away from 1 and 0
-    if (v.value().dim() == 1)
-      for (int64_t i = 0; i < v.value().numel(); ++i) v.value().f32()[i] += 0.3f * r.normal();
-  return m;
-}
 
 Tensor logits(Model& m, const Tensor& x) {
   NoGrad ng;
@@ -42,7 +31,7 @@ const ChannelGroup* group_with(const std::vector<ChannelGroup>& gs, const std::s
 }  // namespace
 
 TEST_CASE("prune: groups tie residual and depthwise channels") {
-  Model t = trained_looking({{"family", "resnet"}}, 1);
+  Model t = test::trained_looking_model({{"family", "resnet"}}, 1);
   const auto gt = channel_groups(t);
   // Stage 1: the stem, both blocks' second convs and the adds share one group of 32 channels.
   const ChannelGroup* s1 = group_with(gt, "stem.0");
@@ -53,7 +42,7 @@ TEST_CASE("prune: groups tie residual and depthwise channels") {
   CHECK(group_with(gt, "layers.1.add") == s1);
   CHECK(group_with(gt, "layers.0.c1") != s1);  // a block's inner conv is free
   CHECK_FALSE(group_with(gt, "fc")->prunable);  // the logits
-  Model s = trained_looking({{"family", "dsnet"}}, 2);
+  Model s = test::trained_looking_model({{"family", "dsnet"}}, 2);
   const auto gs = channel_groups(s);
   // The depthwise conv after the stem carries the stem's channels.
   CHECK(group_with(gs, "features.3") == group_with(gs, "features.0"));
@@ -66,7 +55,7 @@ TEST_CASE("prune: the pruned model computes what the masked original computes") 
   for (const auto& cfg : cfgs)
     for (Criterion c : {Criterion::l1, Criterion::l2, Criterion::bn_scale}) {
       INFO(cfg.dump() << " " << criterion_name(c));
-      Model m = trained_looking(cfg, 5);
+      Model m = test::trained_looking_model(cfg, 5);
       PlanOptions opt;
       opt.criterion = c, opt.ratio = 0.4, opt.min_channels = 3, opt.round_to = 2;
       const Plan p = make_plan(m, opt);
@@ -93,7 +82,7 @@ TEST_CASE("prune: the pruned model computes what the masked original computes") 
 }
 
 TEST_CASE("prune: plan errors") {
-  Model m = trained_looking({{"family", "dsnet"}, {"width", 0.25}}, 3);
+  Model m = test::trained_looking_model({{"family", "dsnet"}, {"width", 0.25}}, 3);
   PlanOptions bad;
   bad.ratio = 1.0;
   CHECK_THROWS_WITH_AS(make_plan(m, bad), doctest::Contains("ratio 1 must be in [0, 1)"), Error);

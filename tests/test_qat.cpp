@@ -10,6 +10,7 @@
 #include "quant/bn_fold.h"
 #include "quant/qat.h"
 #include "random_tensor.h"
+#include "test_models.h"
 
 using namespace kd;
 using namespace kd::quant;
@@ -31,11 +32,7 @@ TEST_CASE("qat: the fake-quantized model is the INT8 model it converts to; range
   for (const nlohmann::json& cfg : {nlohmann::json{{"family", "dsnet"}, {"width", 0.5}},
                                     nlohmann::json{{"family", "resnet"}, {"widths", {8, 16}}, {"blocks", {1, 1}}}}) {
     INFO(cfg.dump());
-    Model m = Model::create(build_model(cfg, "test"), 3);
-    Rng r(4, 1);
-    for (auto& [name, t] : m.buffers)  // trained-looking BN statistics, so folding matters
-      for (int64_t i = 0; i < t.numel(); ++i)
-        t.f32()[i] = name.find("running_var") != std::string::npos ? 0.5f + r.uniform() : 0.2f * r.normal();
+    Model m = test::trained_looking_model(cfg, 3);
     QatOptions opt;
     opt.freeze_observers_step = 2;
     QatModel qat(m, opt);
