@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "nn/functional.h"
+#include "core/threads.h"
 
 namespace kd::F {
 
@@ -54,7 +55,7 @@ Var batch_norm2d(const Var& x, const Var& gamma, const Var& beta, Tensor& runnin
   const float *X = xc.f32(), *G = gamma.value().f32(), *B = beta.value().f32();
   float *Y = y.f32(), *MU = mean.f32(), *IS = invstd.f32();
   float *RM = running_mean.f32(), *RV = running_var.f32();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (xc.numel() >= kParallelMinWork)
   for (int64_t c = 0; c < C; ++c) {
     double mu, var;
     if (training) {
@@ -88,7 +89,7 @@ Var batch_norm2d(const Var& x, const Var& gamma, const Var& beta, Tensor& runnin
     const float *X = xc.f32(), *DY = dy.f32(), *G = gv.f32(), *MU = mean.f32(), *IS = invstd.f32();
     float *DX = dx.f32(), *DG = dgamma.f32(), *DB = dbeta.f32();
     const double M = double(N) * HW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (M * double(C) >= double(kParallelMinWork))
     for (int64_t c = 0; c < C; ++c) {
       double sdy = 0, sdyx = 0;
       const float mu = MU[c], is = IS[c];

@@ -20,6 +20,7 @@
 #include "nn/functional.h"
 #include "nn/ops/conv2d_shifted.h"
 #include "nn/ops/eigen_map.h"
+#include "core/threads.h"
 
 namespace kd::F {
 
@@ -90,7 +91,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
   const int64_t HW = s.H * s.W, P = s.Ho * s.Wo, K = s.Cg * s.kh * s.kw;
   if (s.depthwise()) {
     const bool fast = kernels::dw3x3_applies(s.geom);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s.N * s.C * P >= kParallelMinWork)
     for (int64_t nc = 0; nc < s.N * s.C; ++nc) {
       const float* w = Wt + (nc % s.C) * s.kh * s.kw;
       if (fast)
@@ -102,7 +103,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
   } else if (s.shifted()) {
     const Tensor wt = taps_major(wc, s);
     const int64_t per_group = s.Og * K;
-#pragma omp parallel
+#pragma omp parallel if (s.N > 1)
     {
       float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og));
 #pragma omp for schedule(static)
@@ -115,7 +116,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
         }
     }
   } else {
-#pragma omp parallel
+#pragma omp parallel if (s.N > 1)
     {
       float* col = s.pointwise() ? nullptr : col_buffer(K * P);
 #pragma omp for schedule(static)

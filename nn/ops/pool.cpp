@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "nn/functional.h"
+#include "core/threads.h"
 
 namespace kd::F {
 
@@ -31,7 +32,7 @@ Var max_pool2d(const Var& x, int k, int s, int p) {
   const float* X = xc.f32();
   float* Y = y.f32();
   int32_t* A = arg.data<int32_t>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (xc.numel() >= kParallelMinWork)
   for (int64_t nc = 0; nc < d.N * d.C; ++nc)
     for (int64_t ho = 0; ho < d.Ho; ++ho)
       for (int64_t wo = 0; wo < d.Wo; ++wo) {
@@ -51,7 +52,7 @@ Var max_pool2d(const Var& x, int k, int s, int p) {
   return make_result("max_pool2d", y, {x}, [arg, in, d](const Tensor& g) {
     Tensor gc = g.contiguous(), dx = Tensor::zeros(in);
     const int32_t* A = arg.data<int32_t>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dx.numel() >= kParallelMinWork)
     for (int64_t nc = 0; nc < d.N * d.C; ++nc)
       for (int64_t o = 0; o < d.Ho * d.Wo; ++o) dx.f32()[nc * d.H * d.W + A[nc * d.Ho * d.Wo + o]] += gc.f32()[nc * d.Ho * d.Wo + o];
     return std::vector<Tensor>{dx};
@@ -65,7 +66,7 @@ Var avg_pool2d(const Var& x, int k, int s, int p) {
   const float inv = 1.f / float(k * k);  // padded zeros count (count_include_pad = true)
   const float* X = xc.f32();
   float* Y = y.f32();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (xc.numel() >= kParallelMinWork)
   for (int64_t nc = 0; nc < d.N * d.C; ++nc)
     for (int64_t ho = 0; ho < d.Ho; ++ho)
       for (int64_t wo = 0; wo < d.Wo; ++wo) {
@@ -80,7 +81,7 @@ Var avg_pool2d(const Var& x, int k, int s, int p) {
   Shape in = xc.shape();
   return make_result("avg_pool2d", y, {x}, [in, d, k, s, p, inv](const Tensor& g) {
     Tensor gc = g.contiguous(), dx = Tensor::zeros(in);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dx.numel() >= kParallelMinWork)
     for (int64_t nc = 0; nc < d.N * d.C; ++nc)
       for (int64_t ho = 0; ho < d.Ho; ++ho)
         for (int64_t wo = 0; wo < d.Wo; ++wo) {
@@ -100,7 +101,7 @@ Var global_avg_pool(const Var& x) {
   Tensor xc = x.value().contiguous();
   const int64_t N = xc.size(0), C = xc.size(1), HW = xc.size(2) * xc.size(3);
   Tensor y = Tensor::empty({N, C, 1, 1});
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (xc.numel() >= kParallelMinWork)
   for (int64_t nc = 0; nc < N * C; ++nc) {
     float acc = 0;
     for (int64_t i = 0; i < HW; ++i) acc += xc.f32()[nc * HW + i];
