@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/kernels/dispatch.h"
 #include "cli/common.h"
+#include "cli/info_int8.h"
 
 namespace kd::cli {
 
@@ -35,6 +36,10 @@ int cmd_info(int argc, char** argv) {
     std::printf("\nselected: %s%s\n\n", isa_name(sel), std::getenv("KD_KERNELS") ? " (from KD_KERNELS)" : " (best available)");
     for (const KernelVariant& k : kernel_variants())
       std::printf("%-58s %-7s %s\n", k.kernel.c_str(), k.variant.c_str(), k.note.c_str());
+    return 0;
+  }
+  if (a.has("--model") && quant::is_int8_file(*a.str("--model"))) {
+    print_int8_info(quant::load_int8(*a.str("--model")), a.has("--json"));
     return 0;
   }
   Model m = model_from_args(a, "info");

@@ -40,7 +40,6 @@ Int8Model plan_int8(const Model& m, bool first_fp32) {
   const std::vector<NodeInfo> info = g.validate();
   Int8Model q;
   q.input_shape = g.input_shape;
-  q.source = g.to_json();
   std::map<std::string, int> unit_of{{"input", -1}};  // node name -> unit producing its value
   std::map<std::string, int> readers;
   for (const Node& n : g.nodes)

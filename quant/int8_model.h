@@ -29,7 +29,8 @@
 
 namespace kd::quant {
 
-constexpr const char* kInt8Format = "kd-int8-1";
+constexpr const char* kInt8Format = "kd-int8-2";
+constexpr const char* kInt8FormatV1 = "kd-int8-1";  // still read (quant/int8_io.cpp)
 
 struct Int8Unit {
   enum class Kind { conv, conv_fp32, add, gap, linear_fp32 };
@@ -59,12 +60,13 @@ struct Int8Unit {
   int32_t lo = 0, hi = 255;
 };
 
+const char* unit_kind_name(Int8Unit::Kind k);  // "conv", "conv_fp32", "add", "gap", "linear_fp32"
+
 struct Int8Model {
   Shape input_shape;  // [C,H,W]
   QParams input;      // of the model's input, if the first unit is an int8 one
   std::vector<Int8Unit> units;
   int64_t classes = 0;
-  nlohmann::json source;  // the FP32 graph it came from (kept for kd info)
 
   // x: normalized images [N,C,H,W] f32 -> logits [N, classes]. Images run in parallel.
   Tensor forward(const Tensor& x) const;

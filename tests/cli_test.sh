@@ -69,6 +69,8 @@ expect 1 "unknown observer \"kl\" (allowed: minmax" -- quantize --model "$tmp/ru
 expect 0 "test accuracy (200 images): FP32" -- quantize --model "$tmp/run/model.safetensors" --calib 64 --limit 200 --out "$tmp/q.int8.safetensors"
 expect 0 "accuracy" -- eval --model "$tmp/q.int8.safetensors" --limit 100
 expect 0 "batch 1" -- bench latency --model "$tmp/q.int8.safetensors" --reps 3
+expect 0 "int8 GEMM" -- info --model "$tmp/q.int8.safetensors"
+expect 0 "\"macs_int8\"" -- info --model "$tmp/q.int8.safetensors" --json
 expect 1 "is already an INT8 model" -- quantize --model "$tmp/q.int8.safetensors" --limit 10
 # kd qat: two QAT steps on the short run's model, a resume that has nothing left, bad configs.
 cat >"$tmp/qat-train.json" <<JSON

@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "core/error.h"
 #include "nn/builders.h"
+#include "nn/safetensors.h"
 #include "quant/int8_model.h"
 #include "random_tensor.h"
 #include "test_models.h"
@@ -89,8 +91,36 @@ TEST_CASE("int8 model: graphs and files it cannot run give errors naming the nod
   Int8Model q = convert_ptq(ok, test::randn({8, 1, 28, 28}, 3));
   q.units[1].wq.pop_back();  // a weight tensor one byte short
   save_int8(bad, q);
-  CHECK_THROWS_WITH_AS(load_int8(bad), doctest::Contains("wrong size"), Error);
+  CHECK_THROWS_WITH_AS(load_int8(bad), doctest::Contains("too few for the units' geometry"), Error);
   std::remove(bad.c_str());
   CHECK_THROWS_WITH_AS(load_int8(std::string(KD_SOURCE_DIR) + "/tests/goldens/quant.safetensors"),
                        doctest::Contains("not a kd INT8 model"), Error);
+}
+
+TEST_CASE("int8 model: files of the first format (kd-int8-1, one tensor per unit) still load") {
+  Model m = test::trained_looking_model({{"family", "dsnet"}, {"width", 0.25}}, 4);
+  const Int8Model q = convert_ptq(m, test::randn({8, 1, 28, 28}, 5));
+  const std::string v2 = "/tmp/kd_test_int8_v2.safetensors", v1 = "/tmp/kd_test_int8_v1.safetensors";
+  save_int8(v2, q);
+  // The same model in the kd-int8-1 layout: "u<i>.wq", "u<i>.wscale", "u<i>.bias", "u<i>.wf", "u<i>.bf".
+  TensorFile f = load_safetensors(v2);
+  TensorFile old;
+  old.metadata = {{"format", "kd-int8-1"}, {"int8", f.metadata.at("int8")}};
+  auto put = [&](const std::string& name, const auto& v, DType dt) {
+    using T = std::decay_t<decltype(v[0])>;
+    Tensor t = Tensor::empty({int64_t(v.size())}, dt);
+    std::memcpy(t.data<T>(), v.data(), v.size() * sizeof(T));
+    old.tensors[name] = t;
+  };
+  for (size_t i = 0; i < q.units.size(); ++i) {
+    const Int8Unit& u = q.units[i];
+    const std::string p = "u" + std::to_string(i) + ".";
+    if (u.kind == Int8Unit::Kind::conv) put(p + "wq", u.wq, DType::i8), put(p + "wscale", u.wscale, DType::f32), put(p + "bias", u.bias, DType::i32);
+    if (u.kind == Int8Unit::Kind::conv_fp32 || u.kind == Int8Unit::Kind::linear_fp32) old.tensors[p + "wf"] = u.wf, old.tensors[p + "bf"] = u.bf;
+  }
+  save_safetensors(v1, old);
+  const Tensor x = test::randn({3, 1, 28, 28}, 6);
+  const Tensor a = load_int8(v2).forward(x), b = load_int8(v1).forward(x);
+  for (int64_t i = 0; i < a.numel(); ++i) CHECK(a.f32()[i] == b.f32()[i]);
+  std::remove(v1.c_str()), std::remove(v2.c_str());
 }
