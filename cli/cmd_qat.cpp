@@ -19,12 +19,14 @@ namespace {
 //    "train": "configs/student.json",              recipe and data (required)
 //    "epochs": 3, "lr": 0.005,                     override the recipe's (its schedule stays)
 //    "calib": 1024,                                 images for the initial ranges
-//    "freeze_observers_epoch": 2,                   ranges fixed from this epoch on (-1: never)
+//    "freeze_observers_epoch": 1,                   ranges fixed from this epoch on (-1: never)
+//    "freeze_bn_epoch": 2,                          BN running statistics fixed from this epoch on
+//                                                   (0: from the start; -1: never)
 //    "int8_first": false,                           quantize the first conv too
 //    "out": "runs/qat"}
 struct QatConfig {
   std::string model, train, out = "runs/qat";
-  int64_t epochs = 3, calib = 1024, freeze_epoch = 2;
+  int64_t epochs = 3, calib = 1024, freeze_epoch = 1, freeze_bn_epoch = 2;
   double lr = 0.005;
   bool int8_first = false;
   static QatConfig from_json(const nlohmann::json& j, const std::string& where) {
@@ -38,6 +40,7 @@ struct QatConfig {
     c.epochs = r.integer("epochs", c.epochs, 1, 10000);
     c.calib = r.integer("calib", c.calib, 1, 60000);
     c.freeze_epoch = r.integer("freeze_observers_epoch", c.freeze_epoch, -1, 10000);
+    c.freeze_bn_epoch = r.integer("freeze_bn_epoch", c.freeze_bn_epoch, -1, 10000);
     c.lr = r.number("lr", c.lr, 1e-9, 10.0);
     c.int8_first = r.boolean("int8_first", c.int8_first);
     r.done();
@@ -45,7 +48,7 @@ struct QatConfig {
   }
   nlohmann::json to_json() const {
     return {{"model", model}, {"train", train}, {"out", out}, {"epochs", epochs}, {"calib", calib},
-            {"freeze_observers_epoch", freeze_epoch}, {"lr", lr}, {"int8_first", int8_first}};
+            {"freeze_observers_epoch", freeze_epoch}, {"freeze_bn_epoch", freeze_bn_epoch}, {"lr", lr}, {"int8_first", int8_first}};
   }
 };
 
@@ -54,9 +57,9 @@ struct QatConfig {
 int cmd_qat(int argc, char** argv) {
   Args a("qat",
          "Quantization-aware training: starts from a trained FP32 model, calibrates every activation\n"
-         "range, then trains with the INT8 runtime's quantization simulated (BN folded with its\n"
-         "frozen statistics, weights fake-quantized per channel, activations per tensor, ranges as\n"
-         "moving averages until freeze_observers_epoch); see quant/qat.h. Writes OUT/metrics.jsonl,\n"
+         "range, then trains with the INT8 runtime's quantization simulated (BN folded into the conv,\n"
+         "weights fake-quantized per channel, activations per tensor; ranges move as moving averages\n"
+         "until freeze_observers_epoch, BN statistics until freeze_bn_epoch); see quant/qat.h. Writes OUT/metrics.jsonl,\n"
          "OUT/checkpoint.safetensors, OUT/model.safetensors (FP32) and OUT/model.int8.safetensors,\n"
          "and prints the fake-quantized and the INT8 test accuracy. Config keys: cli/cmd_qat.cpp.",
          {{"--config", "FILE", "QAT config (required unless --resume)"},
@@ -92,6 +95,7 @@ int cmd_qat(int argc, char** argv) {
   qo.first_fp32 = !q.int8_first;
   const int64_t steps_per_epoch = data.train.size() / tc.batch;
   qo.freeze_observers_step = q.freeze_epoch < 0 ? -1 : q.freeze_epoch * steps_per_epoch;
+  qo.freeze_bn_step = q.freeze_bn_epoch < 0 ? -1 : q.freeze_bn_epoch * steps_per_epoch;
   quant::QatModel qat(m, qo);
   if (!o.resume) {
     const Dataset calib = take_first(data.train, q.calib);

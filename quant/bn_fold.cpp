@@ -1,5 +1,6 @@
 #include "quant/bn_fold.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -39,6 +40,35 @@ Var fold_bn_weight(const Var& w, const Var& gamma, const Tensor& running_var, fl
       dg.f32()[o] = float(acc * is[size_t(o)]);
     }
     return std::vector<Tensor>{dw, dg};
+  });
+}
+
+Var unscale_channels(const Var& y, const Var& gamma, const Tensor& running_var, float eps) {
+  const Tensor yc = y.value().contiguous(), gc = gamma.value().contiguous(), vc = running_var.contiguous();
+  KD_CHECK(yc.dim() >= 2 && gc.numel() == yc.size(1) && vc.numel() == yc.size(1), "unscale_channels: value ",
+           shape_str(yc.shape()), " with ", gc.numel(), " gammas and ", vc.numel(), " variances");
+  const int64_t N = yc.size(0), O = yc.size(1), per = yc.numel() / std::max<int64_t>(N * O, 1);
+  const std::vector<double> is = inv_std(vc, eps);
+  std::vector<double> inv_k(static_cast<size_t>(O));  // sqrt(var + eps) / gamma
+  for (int64_t o = 0; o < O; ++o) inv_k[size_t(o)] = 1.0 / (double(gc.f32()[o]) * is[size_t(o)]);
+  Tensor out = Tensor::empty(yc.shape());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0, at = (n * O + o) * per; i < per; ++i)
+        out.f32()[at + i] = float(double(yc.f32()[at + i]) * inv_k[size_t(o)]);
+  return make_result("unscale_channels", out, {y, gamma}, [yc, gc, inv_k, N, O, per](const Tensor& g) {
+    const Tensor gcn = g.contiguous();
+    Tensor dy = Tensor::empty(yc.shape()), dg = Tensor::zeros({O});
+    std::vector<double> acc(size_t(O), 0.0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t i = 0, at = (n * O + o) * per; i < per; ++i) {
+          dy.f32()[at + i] = float(double(gcn.f32()[at + i]) * inv_k[size_t(o)]);
+          acc[size_t(o)] += double(gcn.f32()[at + i]) * yc.f32()[at + i];
+        }
+    // d(y / k)/dgamma = -y / (k gamma)  since k is proportional to gamma.
+    for (int64_t o = 0; o < O; ++o) dg.f32()[o] = float(-acc[size_t(o)] * inv_k[size_t(o)] / gc.f32()[o]);
+    return std::vector<Tensor>{dy, dg};
   });
 }
 

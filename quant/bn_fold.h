@@ -15,6 +15,14 @@ namespace kd::quant {
 
 // w [O, ...], gamma [O]; var, eps: the frozen statistics.
 Var fold_bn_weight(const Var& w, const Var& gamma, const Tensor& running_var, float eps);
+// The QAT phase in which BN statistics still move (PyTorch's ConvBn with freeze_bn off): the conv
+// runs on the folded, fake-quantized weights, and its output is divided back by
+// k[o] = gamma[o] / sqrt(running_var[o] + eps) so that a training-mode batch norm (batch
+// statistics, running statistics updated) can follow:
+//   unscale_channels(y)[n,o,...] = y[n,o,...] / k[o]
+// Gradients: dy_in = dy / k[o];  dgamma[o] = -sum(dy * y) / (k[o] * gamma[o]).
+// k is taken from running_var at the call (before the batch norm updates it).
+Var unscale_channels(const Var& y, const Var& gamma, const Tensor& running_var, float eps);
 // conv_bias may be undefined (no bias).
 Var fold_bn_bias(const Var& conv_bias, const Var& gamma, const Var& beta, const Tensor& running_mean,
                  const Tensor& running_var, float eps);

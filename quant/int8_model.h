@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/kernels/conv_f32_u8.h"
 #include "core/kernels/gemm_u8s8.h"
 #include "core/kernels/requant.h"
 #include "core/tensor.h"
@@ -56,6 +57,7 @@ struct Int8Unit {
   std::vector<kernels::QuantMultiplier> mult;
   std::vector<int32_t> m0, shift;  // mult, as two arrays (requantize_row)
   std::vector<int32_t> dw_taps;    // depthwise weights as [kh*kw][C] (contiguous over channels)
+  std::vector<float> wf_taps;      // FP32 island conv weights as [C/groups*kh*kw][O] (conv_f32_u8.h)
   int64_t ma = 0, mb = 0;
   int32_t lo = 0, hi = 255;
 };
@@ -93,6 +95,10 @@ void quantize_units(Int8Model& q, const Model& m);
 // Post-training quantization: folds BN, calibrates activation ranges on `calib` images (already
 // in the model's input layout, normalized) and quantizes. Throws, naming the node, for graphs
 // with ops the INT8 runtime does not have (max/avg pool, grouped non-depthwise conv, ...).
+// The FP32 island kernel's arguments for a prepared conv_fp32 unit on one image x ([C][H][W]),
+// writing u8 NHWC codes to y: what forward runs (selected variant) and simulate (reference).
+kernels::ConvF32U8Args fp32_island_args(const Int8Unit& u, const float* x, uint8_t* y);
+
 Int8Model convert_ptq(const Model& m, const Tensor& calib, const ConvertOptions& opt = {});
 
 void save_int8(const std::string& path, const Int8Model& q);

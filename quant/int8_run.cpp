@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "autograd/var.h"
+#include "core/kernels/conv_f32_u8.h"
 #include "core/kernels/dw_u8.h"
 #include "core/error.h"
 #include "nn/functional.h"
@@ -41,29 +42,25 @@ void im2col_row(const uint8_t* x, const Int8Unit& u, int64_t oh, int64_t ow, uin
     }
 }
 
-// y[p][o] = quantize(clamp(v[o][p], lo, hi)) for an FP32 island's NCHW output: quantized in
-// channel order (contiguous, vectorized; the same arithmetic as quant::quantize, NaN to the zero
-// point), then transposed to NHWC.
-void quantize_to_nhwc(const float* v, int64_t O, int64_t P, float lo, float hi, const QParams& q,
-                      std::vector<uint8_t>& tmp, uint8_t* y) {
-  tmp.resize(size_t(O * P));
-  const float inv = 1.f / q.scale, zp = float(q.zero_point);
-  for (int64_t i = 0; i < O * P; ++i) {
-    const float c = v[i] < lo ? lo : (v[i] > hi ? hi : v[i]);
-    float r = __builtin_nearbyintf(c * inv) + zp;
-    r = r < 0.f ? 0.f : (r > 255.f ? 255.f : r);
-    tmp[size_t(i)] = uint8_t(r == r ? r : zp);
-  }
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t p = 0; p < P; ++p) y[p * O + o] = tmp[size_t(o * P + p)];
-}
+// A thread's buffers, kept across calls (OpenMP's threads persist): fresh ones per call cost
+// page faults on every pass (a few percent of a batch-64 pass for the student).
+struct Workspace {
+  std::vector<std::vector<uint8_t>> val;  // per unit: its u8 NHWC output
+  std::vector<uint8_t> input_q, col;
+  std::vector<int32_t> acc, scratch;
+  std::vector<float> feat;
+};
 
-void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, std::vector<uint8_t>& col, std::vector<int32_t>& acc,
-              uint8_t* y) {
+void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, Workspace& ws, uint8_t* y) {
+  std::vector<uint8_t>& col = ws.col;
+  std::vector<int32_t>& acc = ws.acc;
   const int64_t P = u.Ho * u.Wo;
   if (u.groups > 1) {  // depthwise (core/kernels/dw_u8.h)
-    kernels::dw_u8({x, u.H, u.W, u.C, u.kh, u.kw, u.stride, u.pad, u.Ho, u.Wo, zp_in, u.dw_taps.data(),
-                    u.bias_folded.data(), u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi, y});
+    kernels::DwU8Args a{x, u.H, u.W, u.C, u.kh, u.kw, u.stride, u.pad, u.Ho, u.Wo, zp_in, u.dw_taps.data(),
+                        u.bias_folded.data(), u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi, y};
+    ws.scratch.resize(size_t(std::max<int64_t>(int64_t(ws.scratch.size()), kernels::dw_u8_scratch_size(a))));
+    a.scratch = ws.scratch.data();
+    kernels::dw_u8(a);
     return;
   }
   const int64_t K = u.kh * u.kw * u.C;
@@ -80,6 +77,16 @@ void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, std::vector<ui
 }
 
 }  // namespace
+
+kernels::ConvF32U8Args fp32_island_args(const Int8Unit& u, const float* x, uint8_t* y) {
+  KD_CHECK(u.kind == Int8Unit::Kind::conv_fp32 && !u.wf_taps.empty(), "int8 model: unit '", u.name,
+           "' is not a prepared FP32 conv");
+  return {x,     u.C,      u.H,      u.W,
+          u.O,   u.kh,     u.kw,     u.stride,
+          u.pad, u.groups, u.Ho,     u.Wo,
+          u.wf_taps.data(), u.bf.contiguous().f32(), u.act == "none" ? -INFINITY : 0.f, u.act == "relu6" ? 6.f : INFINITY,
+          1.f / u.out.scale, u.out.zero_point, y};
+}
 
 void Int8Model::prepare() {
   for (size_t i = 0; i < units.size(); ++i) {
@@ -121,7 +128,16 @@ void Int8Model::prepare() {
         set_clamp(u);
         break;
       }
-      case Int8Unit::Kind::conv_fp32: set_clamp(u); break;
+      case Int8Unit::Kind::conv_fp32: {
+        const int64_t Cg = u.C / std::max<int64_t>(u.groups, 1);
+        KD_CHECK(u.groups >= 1 && u.C % u.groups == 0 && u.O % u.groups == 0 && u.wf.numel() == u.O * Cg * u.kh * u.kw &&
+                     u.bf.numel() == u.O,
+                 "int8 model: FP32 unit '", u.name, "' has weights of the wrong size");
+        u.wf_taps.resize(size_t(u.wf.numel()));
+        kernels::pack_conv_f32_u8_weights(u.wf.contiguous().f32(), u.O, Cg, u.kh, u.kw, u.wf_taps.data());
+        set_clamp(u);
+        break;
+      }
       case Int8Unit::Kind::linear_fp32: break;
     }
   }
@@ -137,9 +153,10 @@ Tensor Int8Model::forward(const Tensor& x_in) const {
 #pragma omp parallel
   {
     NoGrad ng;
-    std::vector<std::vector<uint8_t>> val(units.size());
-    std::vector<uint8_t> input_q, col;
-    std::vector<int32_t> acc;
+    static thread_local Workspace ws;
+    ws.val.resize(units.size());
+    std::vector<std::vector<uint8_t>>& val = ws.val;
+    std::vector<uint8_t>& input_q = ws.input_q;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < N; ++n) {
       const float* img = x.f32() + n * CHW;
@@ -158,22 +175,19 @@ Tensor Int8Model::forward(const Tensor& x_in) const {
         };
         std::vector<uint8_t>& y = val[i];
         switch (u.kind) {
-          case Int8Unit::Kind::conv_fp32: {
-            Tensor xi = Tensor::empty({1, u.C, u.H, u.W});
-            std::copy(img, img + CHW, xi.f32());
-            Tensor yf = F::conv2d(Var(xi), Var(u.wf), Var(u.bf), int(u.stride), int(u.pad), int(u.groups)).value();
-            const int64_t P = u.Ho * u.Wo;
-            y.resize(size_t(P * u.O));
-            const float lo = u.act == "none" ? -INFINITY : 0.f, hi = u.act == "relu6" ? 6.f : INFINITY;
-            quantize_to_nhwc(yf.f32(), u.O, P, lo, hi, u.out, col, y.data());
+          case Int8Unit::Kind::conv_fp32: {  // the model's input image itself (NCHW float)
+            y.resize(size_t(u.Ho * u.Wo * u.O));
+            kernels::conv_f32_u8(fp32_island_args(u, img, y.data()));
             break;
           }
           case Int8Unit::Kind::conv: {
             const int64_t P = u.Ho * u.Wo;
             y.resize(size_t(P * u.O));
-            acc.resize(size_t(std::max(P * u.O, u.Wo * u.C)));
-            if (u.groups == 1) col.resize(size_t(P * u.kh * u.kw * u.C));
-            run_conv(u, in_bytes(0), input_qparams(*this, u.inputs[0]).zero_point, col, acc, y.data());
+            if (u.groups == 1) {
+              ws.acc.resize(size_t(P * u.O));
+              ws.col.resize(size_t(P * u.kh * u.kw * u.C));
+            }
+            run_conv(u, in_bytes(0), input_qparams(*this, u.inputs[0]).zero_point, ws, y.data());
             break;
           }
           case Int8Unit::Kind::add: {
@@ -193,11 +207,13 @@ Tensor Int8Model::forward(const Tensor& x_in) const {
             const uint8_t* a = in_bytes(0);
             const int32_t zp = input_qparams(*this, u.inputs[0]).zero_point;
             y.resize(size_t(u.C));
-            for (int64_t c = 0; c < u.C; ++c) {
-              int32_t s = 0;
-              for (int64_t p = 0; p < u.H * u.W; ++p) s += int32_t(a[p * u.C + c]) - zp;
-              y[size_t(c)] = uint8_t(requantize(s, u.mult[0], u.out.zero_point, u.lo, u.hi));
-            }
+            // Sums over the plane pixel by pixel (channels contiguous: the inner loop vectorizes).
+            std::vector<int32_t>& sum = ws.acc;
+            sum.assign(size_t(u.C), -zp * int32_t(u.H * u.W));
+            for (int64_t p = 0; p < u.H * u.W; ++p)
+              for (int64_t c = 0; c < u.C; ++c) sum[size_t(c)] += int32_t(a[p * u.C + c]);
+            for (int64_t c = 0; c < u.C; ++c)
+              y[size_t(c)] = uint8_t(requantize(sum[size_t(c)], u.mult[0], u.out.zero_point, u.lo, u.hi));
             break;
           }
           case Int8Unit::Kind::linear_fp32: {
@@ -207,13 +223,16 @@ Tensor Int8Model::forward(const Tensor& x_in) const {
             const int64_t C = src.O, HW = src.Ho * src.Wo, F = C * HW;
             KD_CHECK(u.wf.size(1) == F, "int8 model: linear '", u.name, "' expects ", u.wf.size(1), " features, got ", F);
             const uint8_t* a = val[size_t(u.inputs[0])].data();
-            std::vector<float> feat(static_cast<size_t>(F));
+            std::vector<float>& feat = ws.feat;
+            feat.resize(static_cast<size_t>(F));
             for (int64_t c = 0; c < C; ++c)
               for (int64_t p = 0; p < HW; ++p) feat[size_t(c * HW + p)] = dequantize(a[p * C + c], qi);
+            const float *const wf = u.wf.f32(), *const bf = u.bf.f32();
+            float* const out = logits.f32() + n * classes;
             for (int64_t k = 0; k < u.O; ++k) {
-              double s = u.bf.f32()[k];
-              for (int64_t f = 0; f < F; ++f) s += double(u.wf.f32()[k * F + f]) * feat[size_t(f)];
-              logits.f32()[n * classes + k] = float(s);
+              double s = bf[k];
+              for (int64_t f = 0; f < F; ++f) s += double(wf[k * F + f]) * feat[size_t(f)];
+              out[k] = float(s);
             }
             break;
           }

@@ -43,18 +43,14 @@ Tensor Int8Model::simulate(const Tensor& x_in) const {
       std::vector<int32_t>& y = val[k];
       switch (u.kind) {
         case Int8Unit::Kind::conv_fp32: {
-          // FP32 island: the same float convolution as forward (F::conv2d), then quantized.
-          y.assign(size_t(u.O * u.Ho * u.Wo), 0);
-          Tensor xi = Tensor::empty({1, u.C, u.H, u.W});
-          std::copy(img, img + CHW, xi.f32());
-          NoGrad ng;
-          const Tensor yf = F::conv2d(Var(xi), Var(u.wf), Var(u.bf), int(u.stride), int(u.pad), int(u.groups)).value();
-          for (int64_t i = 0; i < yf.numel(); ++i) {
-            float v = yf.f32()[i];
-            if (u.act != "none") v = v < 0.f ? 0.f : v;
-            if (u.act == "relu6") v = v > 6.f ? 6.f : v;
-            y[size_t(i)] = quantize(v, u.out, kActivationRange);
-          }
+          // FP32 island: the reference of the kernel forward runs (core/kernels/conv_f32_u8.h: a
+          // fixed order of float multiplies and adds, quantized), its NHWC codes turned NCHW.
+          const int64_t P = u.Ho * u.Wo;
+          std::vector<uint8_t> nhwc(static_cast<size_t>(P * u.O));
+          kernels::conv_f32_u8_ref(fp32_island_args(u, img, nhwc.data()));
+          y.assign(size_t(u.O * P), 0);
+          for (int64_t p = 0; p < P; ++p)
+            for (int64_t o = 0; o < u.O; ++o) y[size_t(o * P + p)] = nhwc[size_t(p * u.O + o)];
           break;
         }
         case Int8Unit::Kind::conv: {

@@ -31,6 +31,10 @@ bool QatModel::frozen() const {
   return opt_.freeze_observers_step >= 0 && int64_t(steps_.f32()[0]) >= opt_.freeze_observers_step;
 }
 
+bool QatModel::bn_frozen() const {
+  return opt_.freeze_bn_step >= 0 && int64_t(steps_.f32()[0]) >= opt_.freeze_bn_step;
+}
+
 void QatModel::calibrate(const Tensor& calib, int64_t batch) {
   NoGrad ng;
   std::vector<float> lo(plan_.units.size(), INFINITY), hi(plan_.units.size(), -INFINITY);
@@ -100,6 +104,20 @@ Var QatModel::forward(const Var& x, bool training) {
       case Int8Unit::Kind::conv_fp32: {
         const bool int8 = u.kind == Int8Unit::Kind::conv;
         Var w = P(u.src_conv + ".weight"), b = P(u.src_conv + ".bias");
+        if (!u.src_bn.empty() && training && !bn_frozen()) {  // BN statistics still move
+          const Node& bn = m_.graph.node(u.src_bn);
+          const float eps = bn.attrs["eps"].get<float>(), momentum = bn.attrs["momentum"].get<float>();
+          KD_CHECK(!b.defined(), "qat: conv '", u.src_conv, "' has a bias and a batch norm: BN statistics cannot ",
+                   "move during QAT for it (set freeze_bn_epoch to 0)");
+          Tensor &mean = m_.buffers.at(u.src_bn + ".running_mean"), &var = m_.buffers.at(u.src_bn + ".running_var");
+          const Var gamma = P(u.src_bn + ".weight"), beta = P(u.src_bn + ".bias");
+          Var wf = fold_bn_weight(w, gamma, var, eps);
+          if (int8) wf = fake_quantize(wf, per_channel_weight_qparams(wf.value()), 0, kWeightRange);
+          y = unscale_channels(F::conv2d(input_of(u.inputs[0], int8), wf, Var(), int(u.stride), int(u.pad), int(u.groups)),
+                               gamma, var, eps);
+          y = F::batch_norm2d(y, gamma, beta, mean, var, true, momentum, eps);
+          break;
+        }
         if (!u.src_bn.empty()) {
           const Node& bn = m_.graph.node(u.src_bn);
           const float eps = bn.attrs["eps"].get<float>();

@@ -9,9 +9,12 @@
 //     and the final linear layer stay FP32.
 // The schedule (the issue's): start from a trained FP32 model, calibrate every activation range
 // on N images (min-max), train with the ranges following each batch as a moving average (c = 0.01,
-// PyTorch's MovingAverageMinMaxObserver), then freeze the ranges from a given step on. BN
-// statistics are frozen from the start (the trained model's): the folded weights the training sees
-// are those the conversion computes, so the INT8 model is the trained one.
+// PyTorch's MovingAverageMinMaxObserver), then freeze the ranges from a given step on; BN
+// statistics likewise move until a given step (before it, in training, a conv unit is
+// conv(x, fq(w_fold)) / k followed by a training-mode batch norm, PyTorch's ConvBn QAT
+// formulation, quant/bn_fold.h's unscale_channels) and are frozen from it on. Once both are
+// frozen the folded weights the training sees are those the conversion computes, so the INT8
+// model is the trained one; evaluation always uses the frozen (running) statistics.
 // Ranges and the step count live in tensors that the trainer checkpoints (Objective::
 // extra_buffers), so a QAT run resumes like any other.
 #pragma once
@@ -26,6 +29,7 @@ namespace kd::quant {
 struct QatOptions {
   bool first_fp32 = true;
   int64_t freeze_observers_step = -1;  // from this optimizer step on, ranges stay fixed (-1: never)
+  int64_t freeze_bn_step = 0;          // from this step on, BN running statistics stay fixed (-1: never)
   double averaging = 0.01;
 };
 
@@ -42,6 +46,7 @@ class QatModel {
   // The INT8 model of the current weights and ranges.
   Int8Model convert() const;
   bool frozen() const;
+  bool bn_frozen() const;
 
  private:
   Var fake_quant_output(size_t unit, const Var& y, bool training);

@@ -26,6 +26,42 @@ TEST_CASE("gradcheck: BN folded into conv weights and bias") {
   CHECK(gradcheck([&](const std::vector<Var>& v) { return fold_bn_bias(Var(), v[0], v[1], mean, var, 1e-5f); },
                   {test::randn({3}, 6), test::randn({3}, 7)})
             .ok);
+  // The BN-statistics phase's division by k = gamma / sqrt(var + eps), in y and gamma.
+  CHECK(gradcheck([&](const std::vector<Var>& v) { return unscale_channels(v[0], v[1], var, 1e-5f); },
+                  {test::randn({2, 3, 4, 5}, 8), test::randn({3}, 9)})
+            .ok);
+}
+
+TEST_CASE("qat: BN statistics move until freeze_bn_step, then stay; evaluation uses them") {
+  Model m = test::trained_looking_model(nlohmann::json{{"family", "dsnet"}, {"width", 0.5}}, 3);
+  QatOptions opt;
+  opt.freeze_bn_step = 2;
+  QatModel qat(m, opt);
+  qat.calibrate(test::randn({32, 1, 28, 28}, 5));
+  const Tensor& mean = m.buffers.at(m.graph.nodes[4].name + ".running_mean");  // the first block's BN
+  REQUIRE(m.graph.nodes[4].op == "batchnorm2d");
+  std::vector<float> seen{mean.f32()[0]};
+  for (int step = 0; step < 4; ++step) {
+    CHECK(qat.bn_frozen() == (step >= 2));
+    qat.forward(Var(test::randn({8, 1, 28, 28}, 20 + step, 2.f)), true);
+    seen.push_back(mean.f32()[0]);
+  }
+  CHECK(seen[1] != seen[0]);
+  CHECK(seen[2] != seen[1]);
+  CHECK(seen[3] == seen[2]);
+  CHECK(seen[4] == seen[2]);
+  // Once frozen, the fake-quantized model is again the INT8 model it converts to.
+  const Tensor x = test::randn({4, 1, 28, 28}, 30);
+  Tensor fq;
+  {
+    NoGrad ng;
+    fq = qat.forward(Var(x), false).value();
+  }
+  const Tensor i8 = qat.convert().forward(x);
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < fq.numel(); ++i)
+    num += std::pow(double(fq.f32()[i]) - i8.f32()[i], 2), den += std::pow(double(fq.f32()[i]), 2);
+  CHECK(std::sqrt(num / den) < 0.02);
 }
 
 TEST_CASE("qat: the fake-quantized model is the INT8 model it converts to; ranges move, then freeze") {

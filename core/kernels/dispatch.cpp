@@ -101,6 +101,12 @@ std::vector<KernelVariant> kernel_variants() {
        "(nn/ops/conv2d_shifted.h) where at most 15% of columns are wasted, else im2col"},
       {"int8 GEMM u8 x s8 -> s32", gemm_s8_name(gemm_s8_selected()),
        "packed 16x4 weight blocks (core/kernels/gemm_u8s8.h); variants: ref avx2 avx512vnni neon neon_dot"},
+      {"int8 depthwise (u8 NHWC, requantization fused)", selected_isa() == Isa::avx512 ? "avx512" : "ref",
+       "16 channels per vector (core/kernels/dw_u8.h); other ISAs run the reference"},
+      {"int8 requantization row (int32 -> u8)", selected_isa() == Isa::avx512 ? "avx512" : "ref",
+       "31-bit multiplier, one rounding (core/kernels/requant.h)"},
+      {"INT8 runtime's FP32 first conv -> u8 NHWC", selected_isa() == Isa::avx512 ? "avx512" : "ref",
+       "direct conv, 16 output channels per vector, no FMA contraction (core/kernels/conv_f32_u8.h)"},
       {"FMA peak probe (kd bench kernels)", isa, "independent FMA chains (core/kernels/peak.cpp)"},
   };
 }

@@ -24,6 +24,10 @@ void dw_u8_ref(const DwU8Args& a) {
     }
 }
 
+int64_t dw_u8_scratch_size(const DwU8Args& a) {
+  return (a.H + 2 * a.pad) * (a.W + 2 * a.pad) * ((a.C + 15) / 16 * 16);
+}
+
 static bool avx512_available() { return isa_compiled(Isa::avx512) && isa_supported(Isa::avx512); }
 
 void dw_u8(const DwU8Args& a) {

@@ -3,8 +3,11 @@
 //   y[oh][ow][c] = requant_c(bias[c] + sum_{i,j} (x[ih][iw][c] - zp_in) * w[i*kw + j][c])
 // with ih = oh*stride - pad + i, iw likewise; taps outside the image are skipped (padding is
 // real 0, which is exactly what (zp_in - zp_in) would contribute).
-// Variants: ref (this formula, loops) and avx512 (16 channels per vector, the 9 taps summed in
-// registers, requantization fused); ARM runs the reference for now.
+// Variants: ref (this formula, loops) and avx512: the image is first widened once into a
+// zero-bordered int32 plane of (x - zp_in) (so each tap is one multiply with a memory operand and
+// the border needs no tests: the zeros are exactly the skipped taps), then per 16-channel block
+// the taps' weights stay in registers while the output pixels stream by, requantization fused.
+// ARM runs the reference for now.
 #pragma once
 #include <cstdint>
 
@@ -20,7 +23,11 @@ struct DwU8Args {
   const int32_t* shift;  // [C]
   int32_t zp_out, lo, hi;
   uint8_t* y;  // [Ho][Wo][C]
+  // Optional workspace of dw_u8_scratch_size(args) int32s for the SIMD variant (it allocates
+  // its own when null); lets a caller reuse one buffer across images and layers.
+  int32_t* scratch = nullptr;
 };
+int64_t dw_u8_scratch_size(const DwU8Args& a);
 
 void dw_u8_ref(const DwU8Args& a);
 namespace avx512 {
