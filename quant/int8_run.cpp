@@ -71,9 +71,7 @@ void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, Workspace& ws,
     A = col.data();
   }
   kernels::gemm_u8s8s32(A, P, K, u.packed, u.bias_folded.data(), acc.data(), u.O);
-  for (int64_t p = 0; p < P; ++p)
-    kernels::requantize_row(acc.data() + p * u.O, u.O, u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi,
-                            y + p * u.O);
+  kernels::requantize_rows(acc.data(), P, u.O, u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi, y);
 }
 
 }  // namespace

@@ -86,3 +86,26 @@ TEST_CASE("requant: the row kernels equal requantize, lengths around 16, multipl
     }
   }
 }
+
+TEST_CASE("requant: the matrix kernels equal requantize per column, widths around 16") {
+  Rng r(10, 2);
+  for (int64_t cols : {1, 15, 16, 17, 40, 128}) {
+    const int64_t rows = 7;
+    std::vector<int32_t> acc(static_cast<size_t>(rows * cols)), m0(static_cast<size_t>(cols)), n(static_cast<size_t>(cols));
+    for (int64_t c = 0; c < cols; ++c) {
+      const QuantMultiplier q = quant_multiplier(std::ldexp(0.5 + 0.5 * r.uniform(), int(r.below(40)) - 30));
+      m0[size_t(c)] = q.m0, n[size_t(c)] = q.n;
+    }
+    for (auto& a : acc) a = int32_t(uint32_t(r.next_u64())) >> r.below(31);
+    std::vector<uint8_t> want(acc.size());
+    for (int64_t i = 0; i < rows * cols; ++i)
+      want[size_t(i)] = uint8_t(requantize(acc[size_t(i)], {m0[size_t(i % cols)], n[size_t(i % cols)]}, 5, 5, 250));
+    for (const char* v : {"ref", "avx512"}) {
+      INFO("variant " << v << " cols " << cols);
+      std::vector<uint8_t> got(acc.size() + 16, 0xAB);  // bytes past the end must stay untouched
+      if (!requantize_rows_variant(v, acc.data(), rows, cols, m0.data(), n.data(), 5, 5, 250, got.data())) continue;
+      CHECK(std::vector<uint8_t>(got.begin(), got.begin() + long(want.size())) == want);
+      CHECK(got.back() == 0xAB);
+    }
+  }
+}

@@ -128,10 +128,16 @@ void gemm_u8s8s32(GemmS8 v, const uint8_t* A, int64_t M, int64_t lda, const Pack
            "x", W.K, " weight");
   const GemmS8Rows fn = rows_fn(v);
   // Row chunks of 24 (a multiple of every variant's tile height); threads only for work worth
-  // more than a barrier (~1 us): at least ~4 M multiply-adds.
+  // more than a barrier (~1 us): at least ~4 M multiply-adds, and never from inside a parallel
+  // region (the INT8 runtime runs images in parallel): there even a region with if(false) costs
+  // libgomp futex calls, ~10 per image, 10% of a batch-64 pass.
   const int64_t chunk = 24, chunks = (M + chunk - 1) / chunk;
-  const bool parallel = M * W.N * W.K >= (int64_t(1) << 22) && chunks > 1;
-#pragma omp parallel for schedule(static) if (parallel)
+  const bool parallel = M * W.N * W.K >= (int64_t(1) << 22) && chunks > 1 && !omp_in_parallel();
+  if (!parallel) {
+    fn(A, M, lda, W, bias, C, ldc);
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t m0 = c * chunk, rows = std::min(chunk, M - m0);
     fn(A + m0 * lda, rows, lda, W, bias, C + m0 * ldc, ldc);

@@ -52,6 +52,19 @@ void requantize_row(const int32_t* acc, int64_t len, const int32_t* m0, const in
 // The selected variant (KD_KERNELS=ref forces the reference).
 void requantize_row(const int32_t* acc, int64_t len, const int32_t* m0, const int32_t* n, int32_t zp_out, int32_t lo,
                     int32_t hi, uint8_t* out);
+// A rows x cols matrix of accumulators (row pitch cols), multipliers per column, to u8 with the
+// same pitch: the int8 GEMM's output. The AVX-512 variant keeps each 16-column block's
+// multipliers in registers while it walks down the rows.
+void requantize_rows_ref(const int32_t* acc, int64_t rows, int64_t cols, const int32_t* m0, const int32_t* n,
+                         int32_t zp_out, int32_t lo, int32_t hi, uint8_t* out);
+namespace avx512 {
+void requantize_rows(const int32_t* acc, int64_t rows, int64_t cols, const int32_t* m0, const int32_t* n,
+                     int32_t zp_out, int32_t lo, int32_t hi, uint8_t* out);
+}
+void requantize_rows(const int32_t* acc, int64_t rows, int64_t cols, const int32_t* m0, const int32_t* n,
+                     int32_t zp_out, int32_t lo, int32_t hi, uint8_t* out);
+bool requantize_rows_variant(const char* variant, const int32_t* acc, int64_t rows, int64_t cols, const int32_t* m0,
+                             const int32_t* n, int32_t zp_out, int32_t lo, int32_t hi, uint8_t* out);
 // Variant by name, for tests: "ref" or "avx512" (false if not available here).
 bool requantize_row_variant(const char* variant, const int32_t* acc, int64_t len, const int32_t* m0, const int32_t* n,
                             int32_t zp_out, int32_t lo, int32_t hi, uint8_t* out);
