@@ -16,7 +16,8 @@ namespace kd {
 
 enum class DType : uint8_t { f32, i8, u8, i32 };
 
-size_t dtype_size(DType t);
+// Inline: data<T>() sits in inner loops all over the engine.
+inline size_t dtype_size(DType t) { return t == DType::f32 || t == DType::i32 ? 4 : 1; }
 const char* dtype_name(DType t);  // "f32", "i8", "u8", "i32"
 
 template <typename T> constexpr DType dtype_of();
@@ -70,7 +71,7 @@ class Tensor {
   template <typename T> T* data() const {
     KD_CHECK(dtype_of<T>() == dtype_, "tensor: data<", dtype_name(dtype_of<T>()), "> on a ",
              dtype_name(dtype_), " tensor of shape ", shape_str(shape_));
-    return reinterpret_cast<T*>(static_cast<char*>(storage_->data) + offset_ * dtype_size(dtype_));
+    return reinterpret_cast<T*>(static_cast<char*>(storage_->data)) + offset_;  // sizeof(T) == dtype_size
   }
   float* f32() const { return data<float>(); }
 

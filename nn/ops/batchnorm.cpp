@@ -55,8 +55,7 @@ Var batch_norm2d(const Var& x, const Var& gamma, const Var& beta, Tensor& runnin
   const float *X = xc.f32(), *G = gamma.value().f32(), *B = beta.value().f32();
   float *Y = y.f32(), *MU = mean.f32(), *IS = invstd.f32();
   float *RM = running_mean.f32(), *RV = running_var.f32();
-#pragma omp parallel for schedule(static) if (xc.numel() >= kParallelMinWork)
-  for (int64_t c = 0; c < C; ++c) {
+  parallel_for(C, xc.numel() >= kParallelMinWork, [&](int64_t c) {
     double mu, var;
     if (training) {
       double s = 0;
@@ -81,7 +80,7 @@ Var batch_norm2d(const Var& x, const Var& gamma, const Var& beta, Tensor& runnin
       float* q = Y + (n * C + c) * HW;
       for (int64_t i = 0; i < HW; ++i) q[i] = p[i] * scale + shift;
     }
-  }
+  });
   Tensor gv = gamma.value();
   return make_result("batch_norm2d", y, {x, gamma, beta}, [xc, gv, mean, invstd, training, N, C, HW](const Tensor& g) {
     Tensor dy = g.contiguous();
@@ -89,8 +88,7 @@ Var batch_norm2d(const Var& x, const Var& gamma, const Var& beta, Tensor& runnin
     const float *X = xc.f32(), *DY = dy.f32(), *G = gv.f32(), *MU = mean.f32(), *IS = invstd.f32();
     float *DX = dx.f32(), *DG = dgamma.f32(), *DB = dbeta.f32();
     const double M = double(N) * HW;
-#pragma omp parallel for schedule(static) if (M * double(C) >= double(kParallelMinWork))
-    for (int64_t c = 0; c < C; ++c) {
+    parallel_for(C, M * double(C) >= double(kParallelMinWork), [&](int64_t c) {
       double sdy = 0, sdyx = 0;
       const float mu = MU[c], is = IS[c];
       for (int64_t n = 0; n < N; ++n) {
@@ -112,7 +110,7 @@ Var batch_norm2d(const Var& x, const Var& gamma, const Var& beta, Tensor& runnin
 #pragma omp simd
         for (int64_t i = 0; i < HW; ++i) q[i] = k * (d[i] - a - (p[i] - mu) * kb);
       }
-    }
+    });
     return std::vector<Tensor>{dx, dgamma, dbeta};
   });
 }

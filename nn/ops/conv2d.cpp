@@ -91,45 +91,38 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
   const int64_t HW = s.H * s.W, P = s.Ho * s.Wo, K = s.Cg * s.kh * s.kw;
   if (s.depthwise()) {
     const bool fast = kernels::dw3x3_applies(s.geom);
-#pragma omp parallel for schedule(static) if (s.N * s.C * P >= kParallelMinWork)
-    for (int64_t nc = 0; nc < s.N * s.C; ++nc) {
+    parallel_for(s.N * s.C, s.N * s.C * P >= kParallelMinWork, [&](int64_t nc) {
       const float* w = Wt + (nc % s.C) * s.kh * s.kw;
       if (fast)
         kernels::dw3x3_forward(X + nc * HW, w, s.geom, Y + nc * P);
       else
         kernels::dw_plane_forward(X + nc * HW, w, s.geom, Y + nc * P);
       if (ep.active()) ep.apply(Y + nc * P, P, nc % s.C);
-    }
+    });
   } else if (s.shifted()) {
     const Tensor wt = taps_major(wc, s);
     const int64_t per_group = s.Og * K;
-#pragma omp parallel if (s.N > 1)
-    {
-      float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og));
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < s.N; ++n)
-        for (int64_t g = 0; g < s.groups; ++g) {
-          float* yg = Y + (n * s.O + g * s.Og) * P;
-          shifted::forward(X + (n * s.C + g * s.Cg) * HW, wt.f32() + g * per_group, s.Og, s.geom, scratch, yg);
-          if (ep.active())
-            for (int64_t o = 0; o < s.Og; ++o) ep.apply(yg + o * P, P, g * s.Og + o);
-        }
-    }
+    parallel_for(s.N, s.N > 1, [&](int64_t n) {
+      float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og));  // this thread's
+      for (int64_t g = 0; g < s.groups; ++g) {
+        float* yg = Y + (n * s.O + g * s.Og) * P;
+        shifted::forward(X + (n * s.C + g * s.Cg) * HW, wt.f32() + g * per_group, s.Og, s.geom, scratch, yg);
+        if (ep.active())
+          for (int64_t o = 0; o < s.Og; ++o) ep.apply(yg + o * P, P, g * s.Og + o);
+      }
+    });
   } else {
-#pragma omp parallel if (s.N > 1)
-    {
-      float* col = s.pointwise() ? nullptr : col_buffer(K * P);
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < s.N; ++n)
-        for (int64_t g = 0; g < s.groups; ++g) {
-          const float* xg = X + (n * s.C + g * s.Cg) * HW;
-          if (!s.pointwise()) kernels::im2col(xg, s.geom, col);
-          CMatMap A(Wt + g * s.Og * K, s.Og, K), B(s.pointwise() ? xg : col, K, P);
-          MatMap(Y + (n * s.O + g * s.Og) * P, s.Og, P).noalias() = A * B;
-          if (ep.active())
-            for (int64_t o = g * s.Og; o < (g + 1) * s.Og; ++o) ep.apply(Y + (n * s.O + o) * P, P, o);
-        }
-    }
+    parallel_for(s.N, s.N > 1, [&](int64_t n) {
+      float* col = s.pointwise() ? nullptr : col_buffer(K * P);  // this thread's
+      for (int64_t g = 0; g < s.groups; ++g) {
+        const float* xg = X + (n * s.C + g * s.Cg) * HW;
+        if (!s.pointwise()) kernels::im2col(xg, s.geom, col);
+        CMatMap A(Wt + g * s.Og * K, s.Og, K), B(s.pointwise() ? xg : col, K, P);
+        MatMap(Y + (n * s.O + g * s.Og) * P, s.Og, P).noalias() = A * B;
+        if (ep.active())
+          for (int64_t o = g * s.Og; o < (g + 1) * s.Og; ++o) ep.apply(Y + (n * s.O + o) * P, P, o);
+      }
+    });
   }
   return y;
 }
@@ -282,10 +275,14 @@ Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b
   // costs one pass over the weights, against a batch of activations.
   Tensor wf = Tensor::empty(wc.shape()), shift = Tensor::empty({s.O});
   const int64_t per_o = wc.numel() / s.O;
+  // Raw pointers: f32() checks the dtype on every call, which cost a third of a batch-1 pass here.
+  const float *G = gamma.f32(), *Be = beta.f32(), *Mu = mean.f32(), *V = var.f32(), *Wc = wc.f32();
+  const float* B = b.defined() ? b.f32() : nullptr;
+  float *Wf = wf.f32(), *Sh = shift.f32();
   for (int64_t o = 0; o < s.O; ++o) {
-    const float k = float(double(gamma.f32()[o]) / std::sqrt(double(var.f32()[o]) + eps));
-    for (int64_t i = 0; i < per_o; ++i) wf.f32()[o * per_o + i] = wc.f32()[o * per_o + i] * k;
-    shift.f32()[o] = beta.f32()[o] + ((b.defined() ? b.f32()[o] : 0.f) - mean.f32()[o]) * k;
+    const float k = float(double(G[o]) / std::sqrt(double(V[o]) + eps));
+    for (int64_t i = 0; i < per_o; ++i) Wf[o * per_o + i] = Wc[o * per_o + i] * k;
+    Sh[o] = Be[o] + ((B ? B[o] : 0.f) - Mu[o]) * k;
   }
   Epilogue ep;
   ep.bias = shift.f32();

@@ -15,15 +15,13 @@ Var pointwise(const char* op, const Var& x, Fwd fwd, Mask mask, bool save_output
   const float* X = xc.f32();
   float* Y = y.f32();
   const int64_t n = xc.numel();
-#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
-  for (int64_t i = 0; i < n; ++i) Y[i] = fwd(X[i]);
+  parallel_for(n, n >= kParallelMinWork, [&](int64_t i) { Y[i] = fwd(X[i]); });
   Tensor saved = save_output ? y : xc;
   return make_result(op, y, {x}, [saved, mask, n](const Tensor& g) {
     Tensor gc = g.contiguous(), dx = Tensor::empty(saved.shape());
     const float *S = saved.f32(), *G = gc.f32();
     float* D = dx.f32();
-#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
-    for (int64_t i = 0; i < n; ++i) D[i] = mask(S[i]) ? G[i] : 0.f;
+    parallel_for(n, n >= kParallelMinWork, [&](int64_t i) { D[i] = mask(S[i]) ? G[i] : 0.f; });
     return std::vector<Tensor>{dx};
   });
 }
@@ -49,8 +47,7 @@ Var add(const Var& a, const Var& b) {
   const float *A = ac.f32(), *B = bc.f32();
   float* Y = y.f32();
   const int64_t n = ac.numel();
-#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
-  for (int64_t i = 0; i < n; ++i) Y[i] = A[i] + B[i];
+  parallel_for(n, n >= kParallelMinWork, [&](int64_t i) { Y[i] = A[i] + B[i]; });
   return make_result("add", y, {a, b}, [](const Tensor& g) { return std::vector<Tensor>{g, g}; });
 }
 

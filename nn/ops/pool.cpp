@@ -32,8 +32,7 @@ Var max_pool2d(const Var& x, int k, int s, int p) {
   const float* X = xc.f32();
   float* Y = y.f32();
   int32_t* A = arg.data<int32_t>();
-#pragma omp parallel for schedule(static) if (xc.numel() >= kParallelMinWork)
-  for (int64_t nc = 0; nc < d.N * d.C; ++nc)
+  parallel_for(d.N * d.C, xc.numel() >= kParallelMinWork, [&](int64_t nc) {
     for (int64_t ho = 0; ho < d.Ho; ++ho)
       for (int64_t wo = 0; wo < d.Wo; ++wo) {
         float best = -std::numeric_limits<float>::infinity();
@@ -48,13 +47,15 @@ Var max_pool2d(const Var& x, int k, int s, int p) {
         Y[(nc * d.Ho + ho) * d.Wo + wo] = best;
         A[(nc * d.Ho + ho) * d.Wo + wo] = bi;
       }
+  });
   Shape in = xc.shape();
   return make_result("max_pool2d", y, {x}, [arg, in, d](const Tensor& g) {
     Tensor gc = g.contiguous(), dx = Tensor::zeros(in);
     const int32_t* A = arg.data<int32_t>();
-#pragma omp parallel for schedule(static) if (dx.numel() >= kParallelMinWork)
-    for (int64_t nc = 0; nc < d.N * d.C; ++nc)
-      for (int64_t o = 0; o < d.Ho * d.Wo; ++o) dx.f32()[nc * d.H * d.W + A[nc * d.Ho * d.Wo + o]] += gc.f32()[nc * d.Ho * d.Wo + o];
+    parallel_for(d.N * d.C, dx.numel() >= kParallelMinWork, [&](int64_t nc) {
+      for (int64_t o = 0; o < d.Ho * d.Wo; ++o)
+        dx.f32()[nc * d.H * d.W + A[nc * d.Ho * d.Wo + o]] += gc.f32()[nc * d.Ho * d.Wo + o];
+    });
     return std::vector<Tensor>{dx};
   });
 }
@@ -66,8 +67,7 @@ Var avg_pool2d(const Var& x, int k, int s, int p) {
   const float inv = 1.f / float(k * k);  // padded zeros count (count_include_pad = true)
   const float* X = xc.f32();
   float* Y = y.f32();
-#pragma omp parallel for schedule(static) if (xc.numel() >= kParallelMinWork)
-  for (int64_t nc = 0; nc < d.N * d.C; ++nc)
+  parallel_for(d.N * d.C, xc.numel() >= kParallelMinWork, [&](int64_t nc) {
     for (int64_t ho = 0; ho < d.Ho; ++ho)
       for (int64_t wo = 0; wo < d.Wo; ++wo) {
         float acc = 0;
@@ -78,11 +78,11 @@ Var avg_pool2d(const Var& x, int k, int s, int p) {
           }
         Y[(nc * d.Ho + ho) * d.Wo + wo] = acc * inv;
       }
+  });
   Shape in = xc.shape();
   return make_result("avg_pool2d", y, {x}, [in, d, k, s, p, inv](const Tensor& g) {
     Tensor gc = g.contiguous(), dx = Tensor::zeros(in);
-#pragma omp parallel for schedule(static) if (dx.numel() >= kParallelMinWork)
-    for (int64_t nc = 0; nc < d.N * d.C; ++nc)
+    parallel_for(d.N * d.C, dx.numel() >= kParallelMinWork, [&](int64_t nc) {
       for (int64_t ho = 0; ho < d.Ho; ++ho)
         for (int64_t wo = 0; wo < d.Wo; ++wo) {
           float gv = gc.f32()[(nc * d.Ho + ho) * d.Wo + wo] * inv;
@@ -92,6 +92,7 @@ Var avg_pool2d(const Var& x, int k, int s, int p) {
               if (h >= 0 && h < d.H && w >= 0 && w < d.W) dx.f32()[nc * d.H * d.W + h * d.W + w] += gv;
             }
         }
+    });
     return std::vector<Tensor>{dx};
   });
 }
@@ -101,12 +102,11 @@ Var global_avg_pool(const Var& x) {
   Tensor xc = x.value().contiguous();
   const int64_t N = xc.size(0), C = xc.size(1), HW = xc.size(2) * xc.size(3);
   Tensor y = Tensor::empty({N, C, 1, 1});
-#pragma omp parallel for schedule(static) if (xc.numel() >= kParallelMinWork)
-  for (int64_t nc = 0; nc < N * C; ++nc) {
+  parallel_for(N * C, xc.numel() >= kParallelMinWork, [&](int64_t nc) {
     float acc = 0;
     for (int64_t i = 0; i < HW; ++i) acc += xc.f32()[nc * HW + i];
     y.f32()[nc] = acc / float(HW);
-  }
+  });
   Shape in = xc.shape();
   return make_result("global_avg_pool", y, {x}, [in, N, C, HW](const Tensor& g) {
     Tensor gc = g.contiguous(), dx = Tensor::empty(in);
