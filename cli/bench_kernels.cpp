@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/kernels/dw3x3.h"
+#include "core/kernels/dw_u8.h"
 #include "core/kernels/gemm_u8s8.h"
 #include "core/kernels/kd_loss.h"
 #include "core/kernels/peak.h"
@@ -278,6 +279,45 @@ int bench_kernels(int argc, char** argv) {
                     100 * g / ipeak, ref_ms, ref_ms / ms, fp32_ms / ms);
     }
     if (!json) std::printf("(int8 peak, %s instruction chains: %.1f GOP/s)\n", kernels::gemm_s8_name(sel), ipeak);
+    // INT8 depthwise 3x3 (u8 NHWC, requantization included), DESIGN.md's N64 C64 14x14 shape at
+    // stride 1 and 2, images over threads as the INT8 runtime runs them; against the same int8 peak.
+    for (int64_t stride : {1, 2}) {
+      const int64_t Nimg = 64, Cc = 64, H = 14, Wd = 14, Ho = (H + 2 - 3) / stride + 1, Wo = (Wd + 2 - 3) / stride + 1;
+      std::vector<uint8_t> x(size_t(Nimg * H * Wd * Cc)), y(size_t(Nimg * Ho * Wo * Cc));
+      for (auto& v : x) v = uint8_t(r.next_u64());
+      std::vector<int32_t> w(static_cast<size_t>(9 * Cc)), b(static_cast<size_t>(Cc)), m0(static_cast<size_t>(Cc), 1 << 30),
+          sh(static_cast<size_t>(Cc), 40);
+      for (auto& v : w) v = int32_t(r.below(255)) - 127;
+      for (auto& v : b) v = int32_t(r.below(2001)) - 1000;
+      auto pass = [&](bool ref) {
+#pragma omp parallel
+        {
+          std::vector<int32_t> scratch;
+#pragma omp for schedule(static)
+          for (int64_t n = 0; n < Nimg; ++n) {
+            kernels::DwU8Args a{x.data() + n * H * Wd * Cc, H, Wd, Cc, 3, 3, stride, 1, Ho, Wo, 3, w.data(), b.data(),
+                                m0.data(), sh.data(), 5, 5, 255, y.data() + n * Ho * Wo * Cc};
+            scratch.resize(size_t(kernels::dw_u8_scratch_size(a)));
+            a.scratch = scratch.data();
+            if (ref)
+              kernels::dw_u8_ref(a);
+            else
+              kernels::dw_u8(a);
+          }
+        }
+      };
+      const double ms = median_ms([&] { pass(false); }, reps), dref = median_ms([&] { pass(true); }, std::max(3, reps / 5));
+      const double g = 2.0 * double(Nimg * Ho * Wo * Cc * 9) / (ms * 1e-3) * 1e-9;
+      const std::string shape = "N64 C64 14x14 s" + std::to_string(stride);
+      const char* variant = kernels::selected_isa() == Isa::avx512 ? "avx512" : "ref";
+      out["kernels"].push_back({{"kernel", std::string("dw3x3_u8_") + variant}, {"shape", shape}, {"pass", "fwd"},
+                                {"ms", ms}, {"gops", g}, {"pct_int8_peak", 100 * g / ipeak}, {"ref_ms", dref},
+                                {"speedup", dref / ms}});
+      if (!json)
+        std::printf("%-44s %-9s %9.4f %7.1fGOP/s %5.1f%%i8pk %9.3f %7.1fx\n",
+                    (std::string("int8 depthwise 3x3 ") + variant + " " + shape).c_str(), "fwd", ms, g, 100 * g / ipeak,
+                    dref, dref / ms);
+    }
   }
   // Fused distillation loss, forward + gradient: 10-class heads and language-model vocabularies.
   // Bytes: s and t read twice, three exponential rows written and read back, the gradient written.
