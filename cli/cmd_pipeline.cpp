@@ -121,6 +121,7 @@ int cmd_pipeline(int argc, char** argv) {
   // Stages 2 and 3: the student alone and with KD, per seed.
   std::vector<std::string> base_files, kd_files;
   std::string kd_name;
+  double kd_T = 4, kd_alpha = 0.9;  // the KD students' (constant schedules), for distilled pruning
   Report rep;
   for (uint64_t seed : p.seeds) {
     TrainConfig s = p.student;
@@ -132,6 +133,7 @@ int cmd_pipeline(int argc, char** argv) {
     dj["teachers"] = {{{"model", teacher_file}, {"weight", 1.0}}};
     distill::DistillConfig dc = distill::DistillConfig::from_json(dj, *cfg + " (distill)");
     kd_name = "student, KD (T " + dc.temperature.describe() + ", alpha " + dc.alpha.describe() + ")";
+    kd_T = dc.temperature.end, kd_alpha = dc.alpha.end;
     kd_files.push_back(run_stage(p.out + "/student-kd-" + tag, s, dc, "student with KD, " + tag));
   }
 
@@ -177,8 +179,10 @@ int cmd_pipeline(int argc, char** argv) {
     tc.epochs = p.prune_epochs;
     tc.set_lr(p.prune_lr);
     const std::string dir = p.out + "/student-kd-pruned";
-    const Model pruned =
-        progressive_prune(load_model(kd_files[0]), po, p.prune_step, p.prune_epochs > 0 ? &tc : nullptr, data, dir);
+    DistilledFinetune distilled;
+    if (p.prune_distilled) distilled = {teacher_file, kd_T, kd_alpha};
+    const Model pruned = progressive_prune(load_model(kd_files[0]), po, p.prune_step, p.prune_epochs > 0 ? &tc : nullptr,
+                                           data, dir, distilled);
     save_model(dir + "/model.safetensors", pruned);
     char label[96];
     std::snprintf(label, sizeof label, ", pruned %.0f%% of channels (seed %llu)", 100 * p.prune_ratio,

@@ -24,7 +24,9 @@ namespace {
 //    "flops_target": 0.5,          the fraction of the model's FLOPs to keep (a uniform ratio found by bisection)
 //    "step": 0.05,                 at most this fraction of the channels per step (progressive)
 //    "min_channels": 8, "round_to": 1,
-//    "finetune": {"train": "configs/student.json", "epochs_per_step": 1, "lr": 0.01},  (optional)
+//    "finetune": {"train": "configs/student.json", "epochs_per_step": 1, "lr": 0.01,  (optional)
+//                 "teacher": "runs/teacher/model.safetensors",  (optional: distilled fine-tuning,
+//                 "temperature": 4, "alpha": 0.9}                 the distill/ KD loss)
 //    "out": "runs/prune"}
 struct PruneConfig {
   prune::PlanOptions plan;
@@ -32,6 +34,7 @@ struct PruneConfig {
   std::string train, out = "runs/prune";
   int64_t epochs_per_step = 1;
   double lr = 0.01;
+  DistilledFinetune distilled;
   static PruneConfig load(const std::string& path) {
     const nlohmann::json j = read_json_file(path);  // ConfigReader keeps a reference
     ConfigReader r(j, path, "");
@@ -51,6 +54,9 @@ struct PruneConfig {
       f.require(!c.train.empty(), "'train' (a training config: recipe and data) is required");
       c.epochs_per_step = f.integer("epochs_per_step", 1, 0, 1000);
       c.lr = f.number("lr", 0.01, 1e-9, 10.0);
+      c.distilled.teacher = f.any_str("teacher", "");
+      c.distilled.temperature = f.number("temperature", 4.0, 0.05, 100.0);
+      c.distilled.alpha = f.number("alpha", 0.9, 0.0, 1.0);
       f.done();
     }
     r.done();
@@ -124,7 +130,7 @@ int cmd_prune(int argc, char** argv) {
     std::printf("flops_target %.2f: uniform ratio %.3f\n", c.flops_target, c.plan.ratio);
   }
   Model cur = progressive_prune(m, c.plan, c.step, c.train.empty() || c.epochs_per_step == 0 ? nullptr : &tc, data,
-                                c.out);
+                                c.out, c.distilled);
   save_model(c.out + "/model.safetensors", cur);
   const Measured after = measure(cur, data.test);
   std::printf("\n| | parameters | FLOPs | latency b1 ms | latency b64 ms | test accuracy |\n|---|---|---|---|---|---|\n");

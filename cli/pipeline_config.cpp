@@ -61,6 +61,7 @@ PipelineConfig PipelineConfig::load(const std::string& path) {
   p.prune_lr = pr.number("lr", p.prune_lr, 1e-9, 10.0);
   p.prune_min_channels = pr.integer("min_channels", p.prune_min_channels, 1, 1 << 20);
   p.prune_criterion = pr.any_str("criterion", p.prune_criterion);
+  p.prune_distilled = pr.boolean("distilled", p.prune_distilled);
   pr.require(p.prune_criterion == "l1" || p.prune_criterion == "l2" || p.prune_criterion == "bn_scale",
              "'criterion' must be one of l1, l2, bn_scale");
   pr.done();

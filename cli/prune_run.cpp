@@ -5,13 +5,14 @@
 #include <filesystem>
 
 #include "cli/common.h"
+#include "distill/distiller.h"
 #include "nn/atomic_file.h"
 #include "nn/model_io.h"
 
 namespace kd::cli {
 
 Model progressive_prune(const Model& m, const prune::PlanOptions& plan, double step, const TrainConfig* finetune,
-                        const Datasets& data, const std::string& out) {
+                        const Datasets& data, const std::string& out, const DistilledFinetune& distilled) {
   std::filesystem::create_directories(out);
   // Cumulative ratio after step k: ratio * k / steps; each step removes, relative to the model it
   // starts from, 1 - (1 - r_k) / (1 - r_{k-1}).
@@ -41,7 +42,17 @@ Model progressive_prune(const Model& m, const prune::PlanOptions& plan, double s
         TrainOptions opts;
         opts.out_dir = dir;
         opts.resume = std::filesystem::exists(dir + "/checkpoint.safetensors");
-        run_with_progress(next, tc, data, opts, opts.resume ? "resuming fine-tuning of" : "fine-tuning");
+        if (!distilled.teacher.empty()) {
+          distill::DistillConfig dc;
+          dc.student = tc;
+          dc.teachers = {{distilled.teacher, 1.0}};
+          dc.temperature = {"constant", distilled.temperature, distilled.temperature};
+          dc.alpha = {"constant", distilled.alpha, distilled.alpha};
+          opts.objective = distill::make_objective(dc, next, data.train.size());
+        }
+        run_with_progress(next, tc, data, opts,
+                          opts.resume ? "resuming fine-tuning of"
+                                      : (distilled.teacher.empty() ? "fine-tuning" : "distilled fine-tuning of"));
       }
     }
     cur = std::move(next);

@@ -1,7 +1,8 @@
 // Progressive pruning as kd prune and kd pipeline run it: the ratio reached in steps of at most
 // `step`, each step planned on the model the previous one left (prune/plan.h), its plan written
 // to OUT/plan-step<k>.json, and fine-tuned in OUT/step<k>/ (reused if finished, resumed if
-// interrupted) when a training config is given.
+// interrupted) when a training config is given. With a teacher, the fine-tuning is distilled:
+// the student's loss is distill/'s alpha T^2 KL(teacher || student) + (1 - alpha) CE.
 #pragma once
 #include <string>
 
@@ -10,7 +11,12 @@
 
 namespace kd::cli {
 
+struct DistilledFinetune {
+  std::string teacher;  // a model file; empty: plain fine-tuning on the labels
+  double temperature = 4, alpha = 0.9;
+};
+
 Model progressive_prune(const Model& m, const prune::PlanOptions& plan, double step, const TrainConfig* finetune,
-                        const Datasets& data, const std::string& out);
+                        const Datasets& data, const std::string& out, const DistilledFinetune& distilled = {});
 
 }  // namespace kd::cli

@@ -3,7 +3,7 @@
 # the problem. Usage: tests/cli_test.sh path/to/kd
 set -uo pipefail
 KD=$1
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d); trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
 fails=0
 expect() {  # expect <exit code> <substring of output> -- args...
   local code=$1 want=$2; shift 3
@@ -94,6 +94,15 @@ JSON
 expect 0 "FLOPs kept" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prune.json"
 [ -s "$tmp/pr/plan-step2.json" ] && [ -s "$tmp/pr/model.safetensors" ] || { echo "FAIL: kd prune files"; fails=$((fails+1)); }
 expect 0 "parameters" -- info --model "$tmp/pr/model.safetensors"
+# Distilled fine-tuning (the unpruned model as the teacher): the fine-tuning runs record the teacher.
+cat >"$tmp/prune-kd.json" <<JSON
+{"ratio": 0.1, "step": 0.1, "min_channels": 4,
+ "finetune": {"train": "$tmp/qat-train.json", "epochs_per_step": 1, "lr": 0.01,
+              "teacher": "$tmp/run/model.safetensors", "temperature": 2, "alpha": 0.5}, "out": "$tmp/prkd"}
+JSON
+expect 0 "distilled fine-tuning of" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prune-kd.json"
+grep -aq 'teachers' "$tmp/prkd/step1/model.safetensors" || { echo "FAIL: distilled prune step records no teacher"; fails=$((fails+1)); }
+grep -aq 'teachers' "$tmp/pr/step1/model.safetensors" && { echo "FAIL: plain prune step records a teacher"; fails=$((fails+1)); }
 echo '{"ratio": 0.3, "flops_target": 0.5}' >"$tmp/prbad.json"
 expect 1 "give exactly one of 'ratio' and 'flops_target'" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prbad.json"
 echo '{"ratio": 0.3, "criterion": "taylor2"}' >"$tmp/prbad2.json"
