@@ -179,10 +179,10 @@ int cmd_pipeline(int argc, char** argv) {
     tc.epochs = p.prune_epochs;
     tc.set_lr(p.prune_lr);
     const std::string dir = p.out + "/student-kd-pruned";
-    DistilledFinetune distilled;
-    if (p.prune_distilled) distilled = {teacher_file, kd_T, kd_alpha};
-    const Model pruned = progressive_prune(load_model(kd_files[0]), po, p.prune_step, p.prune_epochs > 0 ? &tc : nullptr,
-                                           data, dir, distilled);
+    ProgressiveOptions prog;
+    prog.step = p.prune_step;
+    if (p.prune_distilled) prog.distilled = {teacher_file, kd_T, kd_alpha};
+    const Model pruned = progressive_prune(load_model(kd_files[0]), po, prog, p.prune_epochs > 0 ? &tc : nullptr, data, dir);
     save_model(dir + "/model.safetensors", pruned);
     char label[96];
     std::snprintf(label, sizeof label, ", pruned %.0f%% of channels (seed %llu)", 100 * p.prune_ratio,

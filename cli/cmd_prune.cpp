@@ -25,6 +25,7 @@ namespace {
 //    "step": 0.05,                 at most this fraction of the channels per step (progressive)
 //    "min_channels": 8, "round_to": 1,
 //    "finetune": {"train": "configs/student.json", "epochs_per_step": 1, "lr": 0.01,  (optional)
+//                 "last_step_epochs": 3,          (the last step's fine-tuning; default epochs_per_step)
 //                 "teacher": "runs/teacher/model.safetensors",  (optional: distilled fine-tuning,
 //                 "temperature": 4, "alpha": 0.9}                 the distill/ KD loss)
 //    "out": "runs/prune"}
@@ -32,7 +33,7 @@ struct PruneConfig {
   prune::PlanOptions plan;
   double flops_target = 0, step = 0.05;
   std::string train, out = "runs/prune";
-  int64_t epochs_per_step = 1;
+  int64_t epochs_per_step = 1, last_step_epochs = -1;
   double lr = 0.01;
   DistilledFinetune distilled;
   static PruneConfig load(const std::string& path) {
@@ -54,6 +55,7 @@ struct PruneConfig {
       f.require(!c.train.empty(), "'train' (a training config: recipe and data) is required");
       c.epochs_per_step = f.integer("epochs_per_step", 1, 0, 1000);
       c.lr = f.number("lr", 0.01, 1e-9, 10.0);
+      c.last_step_epochs = f.integer("last_step_epochs", c.epochs_per_step, 0, 1000);
       c.distilled.teacher = f.any_str("teacher", "");
       c.distilled.temperature = f.number("temperature", 4.0, 0.05, 100.0);
       c.distilled.alpha = f.number("alpha", 0.9, 0.0, 1.0);
@@ -64,31 +66,13 @@ struct PruneConfig {
   }
 };
 
-int64_t flops_of(const Model& m) {
-  int64_t f = 0;
-  for (const NodeInfo& i : m.graph.validate()) f += 2 * i.macs;
-  return f;
-}
-
-// The uniform ratio whose pruned model keeps at most `target` of m's FLOPs (bisection).
-double ratio_for_flops(const Model& m, prune::PlanOptions opt, double target) {
-  const double full = double(flops_of(m));
-  double lo = 0, hi = 0.95;
-  for (int it = 0; it < 30; ++it) {
-    opt.ratio = 0.5 * (lo + hi);
-    const double f = double(flops_of(prune::pruned_model(m, prune::make_plan(m, opt)))) / full;
-    (f > target ? lo : hi) = opt.ratio;
-  }
-  return hi;
-}
-
 struct Measured {
   int64_t params, flops;
   double acc, b1_ms, b64_ms;
 };
 
 Measured measure(Model& m, const Dataset& test) {
-  Measured r{m.num_params(), flops_of(m), test.size() ? evaluate(m, test).accuracy() : 0.0, 0, 0};
+  Measured r{m.num_params(), prune::model_flops(m), test.size() ? evaluate(m, test).accuracy() : 0.0, 0, 0};
   r.b1_ms = measure_latency(m, 1, 100).median_ms;
   r.b64_ms = measure_latency(m, 64, 10, 3).median_ms;
   return r;
@@ -126,11 +110,15 @@ int cmd_prune(int argc, char** argv) {
   }
   const Measured before = measure(m, data.test);
   if (c.flops_target > 0) {
-    c.plan.ratio = ratio_for_flops(m, c.plan, c.flops_target);
+    c.plan.ratio = prune::ratio_for_flops(m, c.plan, c.flops_target);
     std::printf("flops_target %.2f: uniform ratio %.3f\n", c.flops_target, c.plan.ratio);
   }
-  Model cur = progressive_prune(m, c.plan, c.step, c.train.empty() || c.epochs_per_step == 0 ? nullptr : &tc, data,
-                                c.out, c.distilled);
+  ProgressiveOptions po;
+  po.step = c.step;
+  po.last_step_epochs = c.last_step_epochs;
+  po.flops_target = c.flops_target > 0 ? c.flops_target * double(prune::model_flops(m)) : 0;
+  po.distilled = c.distilled;
+  Model cur = progressive_prune(m, c.plan, po, c.train.empty() || c.epochs_per_step == 0 ? nullptr : &tc, data, c.out);
   save_model(c.out + "/model.safetensors", cur);
   const Measured after = measure(cur, data.test);
   std::printf("\n| | parameters | FLOPs | latency b1 ms | latency b64 ms | test accuracy |\n|---|---|---|---|---|---|\n");

@@ -11,8 +11,10 @@
 
 namespace kd::cli {
 
-Model progressive_prune(const Model& m, const prune::PlanOptions& plan, double step, const TrainConfig* finetune,
-                        const Datasets& data, const std::string& out, const DistilledFinetune& distilled) {
+Model progressive_prune(const Model& m, const prune::PlanOptions& plan, const ProgressiveOptions& po,
+                        const TrainConfig* finetune, const Datasets& data, const std::string& out) {
+  const DistilledFinetune& distilled = po.distilled;
+  const double step = po.step;
   std::filesystem::create_directories(out);
   // Cumulative ratio after step k: ratio * k / steps; each step removes, relative to the model it
   // starts from, 1 - (1 - r_k) / (1 - r_{k-1}).
@@ -22,6 +24,8 @@ Model progressive_prune(const Model& m, const prune::PlanOptions& plan, double s
     const double r_prev = plan.ratio * double(k - 1) / double(steps), r_k = plan.ratio * double(k) / double(steps);
     prune::PlanOptions o = plan;
     o.ratio = 1.0 - (1.0 - r_k) / (1.0 - r_prev);
+    if (k == steps && po.flops_target > 0)
+      o.ratio = prune::ratio_for_flops(cur, o, po.flops_target / double(prune::model_flops(cur)));
     const prune::Plan p = prune::make_plan(cur, o);
     write_file_atomic(out + "/plan-step" + std::to_string(k) + ".json", p.to_json().dump(1) + "\n");
     Model next = prune::pruned_model(cur, p);
@@ -32,6 +36,7 @@ Model progressive_prune(const Model& m, const prune::PlanOptions& plan, double s
       const std::string dir = out + "/step" + std::to_string(k);
       TrainConfig tc = *finetune;
       tc.seed = finetune->seed + uint64_t(k);
+      if (k == steps && po.last_step_epochs >= 0) tc.epochs = po.last_step_epochs;
       if (std::filesystem::exists(dir + "/model.safetensors")) {  // finished earlier: reuse
         Model done = load_model(dir + "/model.safetensors");
         KD_CHECK(done.graph.to_json() == next.graph.to_json(), dir,

@@ -16,7 +16,17 @@ struct DistilledFinetune {
   double temperature = 4, alpha = 0.9;
 };
 
-Model progressive_prune(const Model& m, const prune::PlanOptions& plan, double step, const TrainConfig* finetune,
-                        const Datasets& data, const std::string& out, const DistilledFinetune& distilled = {});
+struct ProgressiveOptions {
+  double step = 0.05;             // at most this fraction of the channels per step
+  int64_t last_step_epochs = -1;  // fine-tuning epochs of the last step (-1: as the others)
+  // FLOPs per image the result must not exceed (0: none). The steps' ratios follow plan.ratio;
+  // the last step's ratio is found again on the model it starts from so that the target holds
+  // (per-step rounding of channel counts would otherwise leave it a little above).
+  double flops_target = 0;
+  DistilledFinetune distilled;
+};
+
+Model progressive_prune(const Model& m, const prune::PlanOptions& plan, const ProgressiveOptions& po,
+                        const TrainConfig* finetune, const Datasets& data, const std::string& out);
 
 }  // namespace kd::cli

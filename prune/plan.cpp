@@ -199,4 +199,21 @@ Model pruned_model(const Model& m, const Plan& p) {
   return r;
 }
 
+int64_t model_flops(const Model& m) {
+  int64_t f = 0;
+  for (const NodeInfo& i : m.graph.validate()) f += 2 * i.macs;
+  return f;
+}
+
+double ratio_for_flops(const Model& m, PlanOptions opt, double target) {
+  const double full = double(model_flops(m));
+  double lo = 0, hi = 0.95;
+  for (int it = 0; it < 30; ++it) {
+    opt.ratio = 0.5 * (lo + hi);
+    const double f = double(model_flops(pruned_model(m, make_plan(m, opt)))) / full;
+    (f > target ? lo : hi) = opt.ratio;
+  }
+  return hi;
+}
+
 }  // namespace kd::prune

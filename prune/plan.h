@@ -53,4 +53,10 @@ Model masked_model(const Model& m, const Plan& p);
 // A smaller ordinary model: the graph's channel attributes and every member tensor sliced.
 Model pruned_model(const Model& m, const Plan& p);
 
+// FLOPs per image of m's graph (2 x multiply-accumulates, as kd info counts them).
+int64_t model_flops(const Model& m);
+// The smallest uniform ratio (opt's other fields as given) whose pruned model keeps at most
+// `target` (a fraction) of m's FLOPs, by bisection.
+double ratio_for_flops(const Model& m, PlanOptions opt, double target);
+
 }  // namespace kd::prune

@@ -103,6 +103,11 @@ JSON
 expect 0 "distilled fine-tuning of" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prune-kd.json"
 grep -aq 'teachers' "$tmp/prkd/step1/model.safetensors" || { echo "FAIL: distilled prune step records no teacher"; fails=$((fails+1)); }
 grep -aq 'teachers' "$tmp/pr/step1/model.safetensors" && { echo "FAIL: plain prune step records a teacher"; fails=$((fails+1)); }
+# A FLOPs target reached progressively (4 steps): the result must not exceed it.
+echo "{\"flops_target\": 0.6, \"step\": 0.05, \"min_channels\": 4, \"out\": \"$tmp/prf\"}" >"$tmp/prflops.json"
+out=$("$KD" prune --model "$tmp/run/model.safetensors" --config "$tmp/prflops.json" 2>&1)
+kept=$(grep -o "FLOPs kept [0-9.]*" <<<"$out" | grep -o "[0-9.]*$")
+awk -v k="${kept:-999}" 'BEGIN { exit !(k <= 60.0 && k > 40.0) }' || { echo "FAIL: flops_target 0.6 kept ${kept:-?}% of the FLOPs"; fails=$((fails+1)); }
 echo '{"ratio": 0.3, "flops_target": 0.5}' >"$tmp/prbad.json"
 expect 1 "give exactly one of 'ratio' and 'flops_target'" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prbad.json"
 echo '{"ratio": 0.3, "criterion": "taylor2"}' >"$tmp/prbad2.json"
