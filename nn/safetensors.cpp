@@ -1,8 +1,11 @@
 #include "nn/safetensors.h"
 
+#include <fstream>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -238,6 +241,22 @@ std::string serialize_safetensors(const TensorFile& f) {
 }
 
 TensorFile load_safetensors(const std::string& path) { return parse_safetensors(read_file(path, kMaxFileBytes), path); }
+
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path) {
+  const std::string where = "'" + path + "'";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot open '", path, "'");
+  char len[8];
+  if (!in.read(len, 8)) bad(where, "file is shorter than the 8-byte header length");
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(len[i]);
+  if (n > kMaxHeaderBytes) bad(where, "header length ", n, " exceeds the limit of ", kMaxHeaderBytes, " bytes");
+  std::string text(static_cast<size_t>(n), '\0');
+  if (!in.read(text.data(), static_cast<std::streamsize>(n))) bad(where, "header length ", n, " goes beyond the end of the file");
+  const json header = parse_header(text, where);
+  auto it = header.find(kMetadataKey);
+  return it == header.end() ? std::map<std::string, std::string>{} : parse_metadata(where, *it);
+}
 
 void save_safetensors(const std::string& path, const TensorFile& f) { write_file_atomic(path, serialize_safetensors(f)); }
 

@@ -30,6 +30,8 @@ struct TensorFile {
 };
 
 TensorFile load_safetensors(const std::string& path);
+// Only the "__metadata__" map, reading the header alone (e.g. to tell a file's format).
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
 // `what` names the source (usually the file name) in error messages.
 TensorFile parse_safetensors(const std::string& bytes, const std::string& what);
 

@@ -125,9 +125,9 @@ void save_int8(const std::string& path, const Int8Model& q) {
 }
 
 bool is_int8_file(const std::string& path) {
-  const TensorFile f = load_safetensors(path);
-  auto it = f.metadata.find("format");
-  return it != f.metadata.end() && (it->second == kInt8Format || it->second == kInt8FormatV1);
+  const auto meta = load_safetensors_metadata(path);
+  auto it = meta.find("format");
+  return it != meta.end() && (it->second == kInt8Format || it->second == kInt8FormatV1);
 }
 
 Int8Model load_int8(const std::string& path) {

@@ -115,6 +115,12 @@ TEST_CASE("safetensors: round trip of every dtype, 0-d and empty tensors, metada
   CHECK(g.tensors.at("scalar").dim() == 0);
   CHECK(g.tensors.at("scalar").at({}) == 2.25f);
   CHECK(g.tensors.at("q.u8").at({1, 2}) == 255.0f);
+  // The header-only reader sees the same metadata; a truncated header is an error naming the file.
+  CHECK(kd::load_safetensors_metadata(path) == f.metadata);
+  CHECK(!f.metadata.empty());
+  const std::string cut = dir.file("cut.safetensors");
+  kd::write_file_atomic(cut, kd::read_file(path, 1 << 20).substr(0, 20));
+  CHECK_THROWS_WITH_AS(kd::load_safetensors_metadata(cut), doctest::Contains("cut.safetensors"), kd::Error);
 
   // The file on disk is exactly the serialization, and re-serializing the loaded file gives the
   // same bytes (deterministic output).
