@@ -205,10 +205,7 @@ int cmd_pipeline(int argc, char** argv) {
     std::fflush(stdout);
     quant::ConvertOptions opt;
     opt.observer = quant::observer_kind(p.quant_observer);
-    const Dataset calib_set = take_first(data.train, p.quant_calib);
-    std::vector<int64_t> rows;
-    for (int64_t i = 0; i < calib_set.size(); ++i) rows.push_back(i);
-    const Tensor calib = normalize_rows(calib_set.images, rows);
+    const Tensor calib = normalize(take_first(data.train, p.quant_calib).images);
     ModelRow row;
     row.name = kd_name + ", INT8 PTQ";
     for (size_t i = 0; i < kd_files.size(); ++i) {

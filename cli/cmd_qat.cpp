@@ -98,10 +98,7 @@ int cmd_qat(int argc, char** argv) {
   qo.freeze_bn_step = q.freeze_bn_epoch < 0 ? -1 : q.freeze_bn_epoch * steps_per_epoch;
   quant::QatModel qat(m, qo);
   if (!o.resume) {
-    const Dataset calib = take_first(data.train, q.calib);
-    std::vector<int64_t> rows;
-    for (int64_t i = 0; i < calib.size(); ++i) rows.push_back(i);
-    qat.calibrate(normalize_rows(calib.images, rows));
+    qat.calibrate(normalize(take_first(data.train, q.calib).images));
   }
   o.objective = qat.objective({{"qat", q.to_json()}});
   const TrainResult r = run_with_progress(m, tc, data, o, o.resume ? "resuming QAT of" : "QAT of");

@@ -54,16 +54,14 @@ int cmd_quantize(int argc, char** argv) {
   KD_CHECK(!quant::is_int8_file(in), "kd quantize: ", in, " is already an INT8 model (kd quantize takes an FP32 model)");
   Model m = load_model(in);
   const std::string dir = a.str_or("--data", kFashionMnistDir);
-  const Dataset train = take_first(load_mnist_like(dir, true), n_calib);
-  std::vector<int64_t> rows;
-  for (int64_t i = 0; i < train.size(); ++i) rows.push_back(i);
-  const quant::Int8Model q = quant::convert_ptq(m, normalize_rows(train.images, rows), opt);
+  const Tensor calib = normalize(take_first(load_mnist_like(dir, true), n_calib).images);
+  const quant::Int8Model q = quant::convert_ptq(m, calib, opt);
   quant::save_int8(out, q);
   Dataset test = load_mnist_like(dir, false);
   if (auto n = a.integer("--limit", 1, int64_t(1) << 40)) test = take_first(test, *n);
   const EvalResult fp = evaluate(m, test);
   const EvalResult iq = evaluate_logits([&](const Tensor& x) { return q.forward(x); }, q.classes, test);
-  std::printf("calibrated on %lld training images (observer %s); INT8 model written to %s\n", (long long)train.size(),
+  std::printf("calibrated on %lld training images (observer %s); INT8 model written to %s\n", (long long)calib.size(0),
               quant::observer_name(opt.observer), out.c_str());
   std::printf("test accuracy (%lld images): FP32 %.2f%%  INT8 %.2f%%  (difference %+.2f points)\n", (long long)test.size(),
               fp.accuracy(), iq.accuracy(), iq.accuracy() - fp.accuracy());
