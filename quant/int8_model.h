@@ -62,7 +62,14 @@ struct Int8Unit {
   int32_t lo = 0, hi = 255;
 };
 
-const char* unit_kind_name(Int8Unit::Kind k);  // "conv", "conv_fp32", "add", "gap", "linear_fp32"
+const char* unit_kind_name(Int8Unit::Kind k);
+// The u8 clamp that folds a unit's activation into requantization: [0, 255] for none; for relu the
+// lower end is the zero point (real 0); for relu6 the upper end is quantize(6) too. Shared by the
+// runtime (prepare) and the integer simulation.
+struct U8Clamp {
+  int32_t lo, hi;
+};
+U8Clamp activation_clamp(const Int8Unit& u);  // "conv", "conv_fp32", "add", "gap", "linear_fp32"
 
 struct Int8Model {
   Shape input_shape;  // [C,H,W]

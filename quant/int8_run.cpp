@@ -26,8 +26,8 @@ const QParams& input_qparams(const Int8Model& q, int unit_index) {
 void set_clamp(Int8Unit& u) {
   u.m0.clear(), u.shift.clear();
   for (const auto& m : u.mult) u.m0.push_back(m.m0), u.shift.push_back(m.n);
-  u.lo = u.act == "none" ? 0 : std::max(0, u.out.zero_point);
-  u.hi = u.act == "relu6" ? std::min(255, quantize(6.f, u.out, kActivationRange)) : 255;
+  const U8Clamp c = activation_clamp(u);
+  u.lo = c.lo, u.hi = c.hi;
 }
 
 // NHWC im2col row for output pixel (oh, ow): the kh*kw*C input bytes it reads, zp outside.
@@ -75,6 +75,11 @@ void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, Workspace& ws,
 }
 
 }  // namespace
+
+U8Clamp activation_clamp(const Int8Unit& u) {
+  return {u.act == "none" ? 0 : std::max(0, u.out.zero_point),
+          u.act == "relu6" ? std::min(255, quantize(6.f, u.out, kActivationRange)) : 255};
+}
 
 kernels::ConvF32U8Args fp32_island_args(const Int8Unit& u, const float* x, uint8_t* y) {
   KD_CHECK(u.kind == Int8Unit::Kind::conv_fp32 && !u.wf_taps.empty(), "int8 model: unit '", u.name,

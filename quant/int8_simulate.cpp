@@ -18,10 +18,8 @@ using kernels::QuantMultiplier;
 using kernels::quant_multiplier;
 using kernels::requantize;
 
-int32_t clamp_lo(const Int8Unit& u) { return u.act == "none" ? 0 : std::max(0, u.out.zero_point); }
-int32_t clamp_hi(const Int8Unit& u) {
-  return u.act == "relu6" ? std::min(255, quantize(6.f, u.out, kActivationRange)) : 255;
-}
+int32_t clamp_lo(const Int8Unit& u) { return activation_clamp(u).lo; }
+int32_t clamp_hi(const Int8Unit& u) { return activation_clamp(u).hi; }
 
 }  // namespace
 
