@@ -26,4 +26,21 @@ void parallel_for(int64_t n, bool parallel, Body&& body) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) body(i);
 }
+// body(begin, end) over [0, n) cut into one contiguous range per thread when `parallel` holds
+// (same conditions as parallel_for), else body(0, n) on this thread. For element-wise loops:
+// the body's own loop over a range, with its pointers in locals, vectorizes; a per-element
+// lambda called through parallel_for did not (ReLU's backward ran 4x slower that way).
+template <typename Body>
+void parallel_for_range(int64_t n, bool parallel, Body&& body) {
+  if (!parallel || n < 2 || omp_in_parallel()) {
+    body(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+    if (begin < end) body(begin, end);
+  }
+}
 }  // namespace kd

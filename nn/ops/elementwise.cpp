@@ -15,13 +15,21 @@ Var pointwise(const char* op, const Var& x, Fwd fwd, Mask mask, bool save_output
   const float* X = xc.f32();
   float* Y = y.f32();
   const int64_t n = xc.numel();
-  parallel_for(n, n >= kParallelMinWork, [&](int64_t i) { Y[i] = fwd(X[i]); });
+  parallel_for_range(n, n >= kParallelMinWork, [&](int64_t b, int64_t e) {
+    const float* x = X;
+    float* y = Y;
+    for (int64_t i = b; i < e; ++i) y[i] = fwd(x[i]);
+  });
   Tensor saved = save_output ? y : xc;
   return make_result(op, y, {x}, [saved, mask, n](const Tensor& g) {
     Tensor gc = g.contiguous(), dx = Tensor::empty(saved.shape());
     const float *S = saved.f32(), *G = gc.f32();
     float* D = dx.f32();
-    parallel_for(n, n >= kParallelMinWork, [&](int64_t i) { D[i] = mask(S[i]) ? G[i] : 0.f; });
+    parallel_for_range(n, n >= kParallelMinWork, [&](int64_t b, int64_t e) {
+      const float *s = S, *g = G;
+      float* d = D;
+      for (int64_t i = b; i < e; ++i) d[i] = mask(s[i]) ? g[i] : 0.f;
+    });
     return std::vector<Tensor>{dx};
   });
 }
@@ -47,7 +55,11 @@ Var add(const Var& a, const Var& b) {
   const float *A = ac.f32(), *B = bc.f32();
   float* Y = y.f32();
   const int64_t n = ac.numel();
-  parallel_for(n, n >= kParallelMinWork, [&](int64_t i) { Y[i] = A[i] + B[i]; });
+  parallel_for_range(n, n >= kParallelMinWork, [&](int64_t b, int64_t e) {
+    const float *a = A, *bb = B;
+    float* y = Y;
+    for (int64_t i = b; i < e; ++i) y[i] = a[i] + bb[i];
+  });
   return make_result("add", y, {a, b}, [](const Tensor& g) { return std::vector<Tensor>{g, g}; });
 }
 
