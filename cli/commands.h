@@ -10,6 +10,7 @@ int cmd_eval(int argc, char** argv);
 int cmd_quantize(int argc, char** argv);
 int cmd_qat(int argc, char** argv);
 int cmd_prune(int argc, char** argv);
+int cmd_gate(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int bench_kernels(int argc, char** argv);  // kd bench kernels (cli/bench_kernels.cpp)

@@ -21,6 +21,7 @@ const char* kUsage =
     "  quantize  post-training INT8 quantization of a model file (FP32 vs INT8 accuracy)\n"
     "  qat       quantization-aware training of a model file, then its INT8 model\n"
     "  prune     structured channel pruning with fine-tuning, before/after report\n"
+    "  gate      dynamic channel gating of a student: per-image channel choice, FLOPs/accuracy/latency\n"
     "  eval      accuracy, loss and confusion matrix of a model file (FP32 or INT8) on the test set\n"
     "  info      graph, parameters and FLOPs per layer of a model file or config\n"
     "  bench     training throughput, inference latency, kernels (bench train, latency, kernels)\n";
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
     if (cmd == "quantize") return kd::cli::cmd_quantize(argc, argv);
     if (cmd == "qat") return kd::cli::cmd_qat(argc, argv);
     if (cmd == "prune") return kd::cli::cmd_prune(argc, argv);
+    if (cmd == "gate") return kd::cli::cmd_gate(argc, argv);
     if (cmd == "info") return kd::cli::cmd_info(argc, argv);
     if (cmd == "bench") return kd::cli::cmd_bench(argc, argv);
     std::fprintf(stderr, "kd: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);

@@ -28,6 +28,9 @@ Var max_pool2d(const Var& x, int kernel, int stride, int padding);
 Var avg_pool2d(const Var& x, int kernel, int stride, int padding);  // count_include_pad = true
 Var global_avg_pool(const Var& x);                                 // [N,C,H,W] -> [N,C,1,1]
 Var flatten(const Var& x);                                         // [N,...] -> [N, rest]
+// x [N,C,H,W] with each channel of each image scaled by s[n,c] * mask[n,c]; s [N,C] is
+// differentiable (a saliency), mask [N,C] a constant 0/1 choice (dynamic channel gating).
+Var channel_gate(const Var& x, const Var& s, const Tensor& mask);
 // Inference only (under NoGrad): conv2d, then eval-mode batch norm folded into its weights and
 // bias, then the output clamped to [lo, hi] (relu: 0, inf; relu6: 0, 6; none: -inf, inf), all in
 // one pass over the output while it is in cache. b may be undefined.

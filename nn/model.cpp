@@ -34,7 +34,8 @@ Model Model::create(Graph g, uint64_t seed) {
   return m;
 }
 
-Var Model::forward(const Var& x, bool training, Rng* dropout_rng, std::map<std::string, Var>* taps) {
+Var Model::forward(const Var& x, bool training, Rng* dropout_rng, std::map<std::string, Var>* taps,
+                   const NodeHook* hook) {
   const Shape& is = graph.input_shape;
   KD_CHECK(x.value().dim() == 4 && x.value().size(1) == is[0] && x.value().size(2) == is[1] &&
                x.value().size(3) == is[2],
@@ -55,7 +56,10 @@ Var Model::forward(const Var& x, bool training, Rng* dropout_rng, std::map<std::
   }
   auto private_to = [&](const Node& producer, const Node& consumer) {
     return consumer.inputs.size() == 1 && consumer.inputs[0] == producer.name && readers[producer.name] == 1 &&
-           !(taps && taps->count(producer.name));
+           !(taps && taps->count(producer.name)) && !(hook && hook->nodes.count(producer.name));
+  };
+  auto hooked = [&](const std::string& name, Var y) {
+    return hook && hook->nodes.count(name) ? hook->fn(name, y, v) : y;
   };
   for (size_t idx = 0; idx < graph.nodes.size(); ++idx) {
     const Node& n = graph.nodes[idx];
@@ -76,8 +80,9 @@ Var Model::forward(const Var& x, bool training, Rng* dropout_rng, std::map<std::
                                             buffers.at(bn.name + ".running_mean"), buffers.at(bn.name + ".running_var"),
                                             bn.attrs["eps"].get<float>(), lo, hi);
       const Node& last = act ? *act : bn;
-      if (taps && taps->count(last.name)) (*taps)[last.name] = Var(y);
-      v[last.name] = Var(y);
+      Var out = hooked(last.name, Var(y));
+      if (taps && taps->count(last.name)) (*taps)[last.name] = out;
+      v[last.name] = out;
       idx += act ? 2 : 1;
       continue;
     }
@@ -116,6 +121,7 @@ Var Model::forward(const Var& x, bool training, Rng* dropout_rng, std::map<std::
       y = F::log_softmax(a);
     else
       fail("model: node '", n.name, "' has unknown op '", n.op, "'");
+    y = hooked(n.name, y);
     if (taps && taps->count(n.name)) (*taps)[n.name] = y;
     v[n.name] = std::move(y);
   }

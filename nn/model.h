@@ -1,6 +1,8 @@
 // Model = Graph + its parameters (trainable Vars) and buffers (BN running statistics).
 #pragma once
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -9,6 +11,14 @@
 #include "nn/graph.h"
 
 namespace kd {
+
+// Rewrites the outputs of chosen nodes during a forward pass: fn(node, its output, every value
+// computed so far) returns what later nodes read instead. Hooked nodes are never fused away as
+// the inside of a conv-BN-activation chain. (Dynamic channel gating scales block outputs so.)
+struct NodeHook {
+  std::set<std::string> nodes;
+  std::function<Var(const std::string& node, const Var& y, const std::map<std::string, Var>& values)> fn;
+};
 
 struct Model {
   Graph graph;
@@ -26,8 +36,8 @@ struct Model {
   // In eval mode under NoGrad, conv2d -> batchnorm2d [-> relu | relu6] chains whose inner
   // values nobody else reads (nor taps) run as one fused op (F::conv2d_bn_act_inference).
   // fuse_inference = false runs them op by op (tests compare the two).
-  Var forward(const Var& x, bool training, Rng* dropout_rng = nullptr,
-              std::map<std::string, Var>* taps = nullptr);
+  Var forward(const Var& x, bool training, Rng* dropout_rng = nullptr, std::map<std::string, Var>* taps = nullptr,
+              const NodeHook* hook = nullptr);
   bool fuse_inference = true;
 
   int64_t num_params() const;
