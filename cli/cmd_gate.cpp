@@ -5,7 +5,9 @@
 // accuracy and batch-1 latency, beside the ungated model.
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <numeric>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -25,6 +27,8 @@ namespace {
 
 // The gating config (JSON):
 //   {"keep": 0.6,                    fraction of each gated block's channels computed per image (training)
+//    "train_keeps": [0.5, 0.7, 1],   optional: each step trains at one of these instead, drawn from
+//                                    (seed, step); the per-epoch evaluation uses "keep"
 //    "report_keeps": [1, 0.8, 0.7, 0.6, 0.5],   keep ratios measured after training
 //    "train": "configs/student.json", recipe and data of the training (required)
 //    "epochs": 3, "lr": 0.01,        overrides of the recipe
@@ -32,7 +36,7 @@ namespace {
 //    "out": "runs/gate"}
 struct GateConfig {
   double keep = 0.6;
-  std::vector<double> report_keeps{1.0, 0.8, 0.7, 0.6, 0.5};
+  std::vector<double> report_keeps{1.0, 0.8, 0.7, 0.6, 0.5}, train_keeps;
   std::string train, teacher, out = "runs/gate";
   int64_t epochs = 3;
   double lr = 0.01, temperature = 4, alpha = 0.9;
@@ -42,6 +46,8 @@ struct GateConfig {
     GateConfig c;
     c.keep = r.number("keep", c.keep, 0.01, 1.0);
     c.report_keeps = r.num_list("report_keeps", c.report_keeps, 0.01, 1.0);
+    c.train_keeps = r.num_list("train_keeps", {c.keep}, 0.01, 1.0);
+    r.require(!c.train_keeps.empty(), "'train_keeps' must not be empty");
     c.train = r.any_str("train", "");
     r.require(!c.train.empty(), "'train' (a training config: recipe and data) is required");
     c.epochs = r.integer("epochs", c.epochs, 0, 1000);
@@ -71,7 +77,8 @@ std::vector<double> parse_keeps(const std::string& s) {
   return out;
 }
 
-void report(prune::GatedModel& g, const std::vector<double>& keeps, const Dataset& test, int64_t reps,
+// baseline: the ungated model to compare with (the model gating started from), if known.
+void report(prune::GatedModel& g, Model* baseline, const std::vector<double>& keeps, const Dataset& test, int64_t reps,
             const std::string& json_out) {
   const prune::GatedRunner runner(g);
   const double dense = double(runner.dense_macs());
@@ -80,10 +87,12 @@ void report(prune::GatedModel& g, const std::vector<double>& keeps, const Datase
   std::printf(
       "\n| model | keep | MFLOPs per image (computed, mean) | of the ungated | test accuracy | latency b1 ms |\n"
       "|---|---|---|---|---|---|\n");
-  const double base_acc = evaluate(g.model, test).accuracy();
-  const double base_ms = measure_latency(g.model, 1, reps).median_ms;
-  std::printf("| ungated | - | %.3f | 100.0%% | %.2f | %.3f |\n", 2e-6 * dense, base_acc, base_ms);
-  rows.push_back({{"model", "ungated"}, {"flops", 2 * dense}, {"accuracy", base_acc}, {"latency_b1_ms", base_ms}});
+  if (baseline) {
+    const double base_acc = evaluate(*baseline, test).accuracy();
+    const double base_ms = measure_latency(*baseline, 1, reps).median_ms;
+    std::printf("| ungated | - | %.3f | 100.0%% | %.2f | %.3f |\n", 2e-6 * dense, base_acc, base_ms);
+    rows.push_back({{"model", "ungated"}, {"flops", 2 * dense}, {"accuracy", base_acc}, {"latency_b1_ms", base_ms}});
+  }
   for (double k : keeps) {
     double macs_sum = 0;
     int64_t images = 0;
@@ -131,8 +140,10 @@ int cmd_gate(int argc, char** argv) {
          {{"--model", "FILE", "the model to gate (with --config)"},
           {"--config", "FILE", "gating config (with --model)"},
           {"--gated", "FILE", "measure this gated model instead of training one"},
+          {"--baseline", "FILE", "with --gated: the ungated model to compare with (its first row)"},
           {"--keeps", "LIST", "keep ratios to measure, e.g. 1,0.8,0.6 (default: the config's report_keeps)"},
           {"--data", "DIR", "directory with the IDX files (with --gated; default /usr/share/datasets/fashion-mnist)"},
+          {"--limit", "N", "with --gated: measure accuracy on the first N test images only"},
           {"--reps", "N", "timed batch-1 passes per row (default 200)"},
           {"--threads", "N", "OpenMP threads (default: all cores)"}});
   if (!a.parse(argc, argv, 2)) return 0;
@@ -144,9 +155,12 @@ int cmd_gate(int argc, char** argv) {
     prune::GatedModel g = prune::GatedModel::load(*file);
     TrainConfig c;
     if (auto d = a.str("--data")) c.data_dir = *d;
-    const Dataset test = load_datasets(c).test;
+    Dataset test = load_datasets(c).test;
+    if (auto n = a.integer("--limit", 1, int64_t(1) << 40)) test = take_first(test, *n);
     std::vector<double> keeps = a.has("--keeps") ? parse_keeps(*a.str("--keeps")) : std::vector<double>{g.keep};
-    report(g, keeps, test, reps, "");
+    std::optional<Model> base;
+    if (auto b = a.str("--baseline")) base = load_model(*b);
+    report(g, base ? &*base : nullptr, keeps, test, reps, "");
     return 0;
   }
   KD_CHECK(a.has("--model") && a.has("--config"), "kd gate: --model FILE and --config FILE go together");
@@ -156,6 +170,7 @@ int cmd_gate(int argc, char** argv) {
   tc.epochs = c.epochs;
   tc.set_lr(c.lr);
   const Datasets data = load_datasets(tc);
+  Model baseline = load_model(*a.str("--model"));
   prune::GatedModel g = prune::GatedModel::create(load_model(*a.str("--model")), c.keep, tc.seed);
   std::printf("gating %zu blocks (", g.sites.size());
   for (size_t i = 0; i < g.sites.size(); ++i)
@@ -175,10 +190,20 @@ int cmd_gate(int argc, char** argv) {
     opts.objective = distill::make_objective(dc, g.model, data.train.size());
   }
   for (auto& [k, p] : g.predictors) opts.objective.extra_params[k] = p;
-  const double keep = c.keep;
+  // The keep ratio of each training step (drawn from train_keeps by step); evaluation uses c.keep.
+  auto step_keep = std::make_shared<double>(c.keep);
+  const std::vector<double> train_keeps = c.train_keeps;
+  const uint64_t seed = tc.seed;
+  opts.objective.before_step = [step_keep, train_keeps, seed](int64_t step) {
+    Rng r(seed + uint64_t(step) * 0x9E3779B97F4A7C15ull, 0x47617465ull);  // "Gate"
+    *step_keep = train_keeps[std::min(train_keeps.size() - 1, size_t(r.uniform() * double(train_keeps.size())))];
+  };
   prune::GatedModel* gp = &g;
-  opts.objective.forward = [gp, keep](const Var& x, bool training) { return gp->forward(x, training, keep); };
-  opts.objective.record["gating"] = {{"keep", keep}, {"teacher", c.teacher}};
+  const double keep = c.keep;
+  opts.objective.forward = [gp, keep, step_keep](const Var& x, bool training) {
+    return gp->forward(x, training, training ? *step_keep : keep);
+  };
+  opts.objective.record["gating"] = {{"keep", keep}, {"train_keeps", train_keeps}, {"teacher", c.teacher}};
   if (c.epochs > 0)
     run_with_progress(g.model, tc, data, opts,
                       opts.resume ? "resuming gated training of"
@@ -186,7 +211,7 @@ int cmd_gate(int argc, char** argv) {
   g.save(c.out + "/gated.safetensors");
   std::printf("gated model written to %s/gated.safetensors\n", c.out.c_str());
   std::vector<double> keeps = a.has("--keeps") ? parse_keeps(*a.str("--keeps")) : c.report_keeps;
-  report(g, keeps, data.test, reps, c.out + "/gating.json");
+  report(g, &baseline, keeps, data.test, reps, c.out + "/gating.json");
   return 0;
 }
 

@@ -279,6 +279,7 @@ TrainResult train(Model& m, const TrainConfig& c, const Dataset& train_set, cons
       Rng dropout_rng(c.seed + uint64_t(step) * 0x9E3779B97F4A7C15ull, rng_stream::dropout);
       std::map<std::string, Var> taps;
       for (const std::string& t : obj.taps) taps[t] = Var();
+      if (obj.before_step) obj.before_step(step);
       Var logits = obj.forward ? obj.forward(Var(b.x), true)
                                : m.forward(Var(b.x), true, &dropout_rng, obj.taps.empty() ? nullptr : &taps);
       Var loss = obj.loss ? obj.loss({b, logits, taps, step, total})

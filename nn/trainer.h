@@ -74,6 +74,10 @@ struct Objective {
   // quantization-aware training runs the model with fake quantization this way. Taps are not
   // available with it.
   std::function<Var(const Var& x, bool training)> forward;
+  // If set, called with the global step before each training step's forward pass (a choice that
+  // varies by step, e.g. the keep ratio of gated training, made a function of the step so that
+  // a resumed run makes the same).
+  std::function<void(int64_t step)> before_step;
 };
 
 struct TrainOptions {

@@ -85,9 +85,23 @@ GatedModel GatedModel::create(Model base, double keep, uint64_t seed) {
   Rng rng(seed, rng_stream::init);
   for (const GateSite& s : g.sites) {
     Tensor w = Tensor::empty({s.out_channels, s.in_channels}), b = Tensor::empty({s.out_channels});
-    const float bound = 1.f / std::sqrt(float(s.in_channels));
+    const float bound = 0.01f / std::sqrt(float(s.in_channels));
     for (int64_t i = 0; i < w.numel(); ++i) w.f32()[i] = rng.uniform(-bound, bound);
-    b.fill(1.f);
+    // Importance: sum_j |W_pw[c,j]| * |gamma_c| / sqrt(var_c + eps).
+    const Tensor pw = g.model.params.at(s.pw + ".weight").value().contiguous();
+    const Tensor gamma = g.model.params.at(s.pw_bn + ".weight").value().contiguous();
+    const Tensor var = g.model.buffers.at(s.pw_bn + ".running_var").contiguous();
+    const float eps = g.model.graph.node(s.pw_bn).attrs["eps"].get<float>();
+    std::vector<double> imp(static_cast<size_t>(s.out_channels), 0.0);
+    double top = 0;
+    for (int64_t c = 0; c < s.out_channels; ++c) {
+      double l1 = 0;
+      for (int64_t j = 0; j < s.in_channels; ++j) l1 += std::fabs(pw.f32()[c * s.in_channels + j]);
+      imp[size_t(c)] = l1 * std::fabs(gamma.f32()[c]) / std::sqrt(double(var.f32()[c]) + eps);
+      top = std::max(top, imp[size_t(c)]);
+    }
+    for (int64_t c = 0; c < s.out_channels; ++c)
+      b.f32()[c] = 1.f + float(0.05 * (top > 0 ? imp[size_t(c)] / top : 0.0));
     g.predictors.emplace("gate." + s.act + ".weight", Var(w, true));
     g.predictors.emplace("gate." + s.act + ".bias", Var(b, true));
   }

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/kernels/dw3x3.h"
+#include "core/kernels/plane_mean.h"
 #include "core/threads.h"
 #include "nn/ops/eigen_map.h"
 
@@ -17,6 +19,15 @@ void clamps_of(const Node& act, float& lo, float& hi) {
 std::vector<float> copy_of(const Tensor& t) {
   Tensor c = t.contiguous();
   return std::vector<float>(c.f32(), c.f32() + c.numel());
+}
+// A 2-D [r, c] tensor as a [c, r] row-major vector.
+std::vector<float> transposed(const Tensor& t) {
+  const Tensor c = t.contiguous();
+  const int64_t r = c.size(0), k = c.size(1);
+  std::vector<float> out(static_cast<size_t>(r * k));
+  for (int64_t i = 0; i < r; ++i)
+    for (int64_t j = 0; j < k; ++j) out[size_t(j * r + i)] = c.f32()[i * k + j];
+  return out;
 }
 // Eval-mode BN as y = scale x + shift, with the preceding conv's bias (if any) folded into shift.
 void fold_bn(const Model& m, const std::string& conv, const std::string& bn, std::vector<float>& scale,
@@ -81,8 +92,9 @@ GatedRunner::GatedRunner(const GatedModel& gm) {
     b.dw_const.resize(size_t(b.cin));
     for (int64_t c = 0; c < b.cin; ++c) b.dw_const[c] = std::clamp(b.dw_shift[c], b.lo1, b.hi1);
     b.pw_w = copy_of(m.params.at(s.pw + ".weight").value());
+    b.pw_wt = transposed(m.params.at(s.pw + ".weight").value().reshape({b.cout, b.cin}));
     fold_bn(m, s.pw, s.pw_bn, b.pw_scale, b.pw_shift);
-    b.gate_w = copy_of(gm.predictors.at("gate." + s.act + ".weight").value());
+    b.gate_wt = transposed(gm.predictors.at("gate." + s.act + ".weight").value());
     b.gate_b = copy_of(gm.predictors.at("gate." + s.act + ".bias").value());
     blocks_.push_back(std::move(b));
     in_shape = {s.out_channels, blocks_.back().ho, blocks_.back().wo};
@@ -110,95 +122,89 @@ GatedRunner::GatedRunner(const GatedModel& gm) {
 }
 
 namespace {
+// Per-thread buffers, kept across images and calls (no allocation per image).
+struct Scratch {
+  std::vector<int64_t> active;
+  std::vector<float> cur, z, out, wsub, gap, sal, corr;
+  std::vector<char> is_active;
+};
+
 // One image's pass through the gated blocks and the head. x: [C0, H, W] of the prefix output.
 int64_t run_image(const std::vector<GatedRunner::Block>& blocks, const GatedRunner::Head& head, const float* x,
                   double keep, float* logits) {
+  thread_local Scratch t;
   int64_t macs = 0;
-  std::vector<int64_t> active(static_cast<size_t>(blocks[0].cin));
-  std::iota(active.begin(), active.end(), 0);
-  std::vector<float> cur(x, x + blocks[0].cin * blocks[0].h * blocks[0].w), z, out, pad, wsub, gap, sal;
-  std::vector<char> is_active;
+  t.active.resize(size_t(blocks[0].cin));
+  std::iota(t.active.begin(), t.active.end(), 0);
+  t.cur.assign(x, x + blocks[0].cin * blocks[0].h * blocks[0].w);
   for (const GatedRunner::Block& b : blocks) {
-    const int64_t na = int64_t(active.size()), hw = b.h * b.w, ohw = b.ho * b.wo;
-    // Saliencies from the pooled input (inactive channels pool to 0).
-    gap.assign(size_t(na), 0.f);
+    const int64_t na = int64_t(t.active.size()), hw = b.h * b.w, ohw = b.ho * b.wo;
+    // Saliencies from the pooled input (inactive channels pool to 0): s = relu(b + sum_a Wt[a] g_a),
+    // with the predictor's weight stored transposed so that the update runs along C_out.
+    t.sal.assign(b.gate_b.begin(), b.gate_b.end());
+    float* sal = t.sal.data();
     for (int64_t a = 0; a < na; ++a) {
-      float acc = 0;
-      for (int64_t p = 0; p < hw; ++p) acc += cur[size_t(a * hw + p)];
-      gap[size_t(a)] = acc / float(hw);
+      const float g = kernels::plane_mean(&t.cur[size_t(a * hw)], hw);
+      const float* wt = &b.gate_wt[size_t(t.active[size_t(a)] * b.cout)];
+      for (int64_t o = 0; o < b.cout; ++o) sal[o] += wt[o] * g;
     }
-    sal.assign(size_t(b.cout), 0.f);
-    for (int64_t o = 0; o < b.cout; ++o) {
-      float acc = 0;
-      for (int64_t a = 0; a < na; ++a) acc += b.gate_w[size_t(o * b.cin + active[size_t(a)])] * gap[size_t(a)];
-      const float v = acc + b.gate_b[size_t(o)];
-      sal[size_t(o)] = v < 0.f ? 0.f : v;
-    }
+    for (int64_t o = 0; o < b.cout; ++o) sal[o] = sal[o] < 0.f ? 0.f : sal[o];
     macs += b.cout * na;
-    const std::vector<int64_t> kept = top_k_indices(sal.data(), b.cout, gate_k(b.cout, keep));
+    const std::vector<int64_t> kept = top_k_indices(sal, b.cout, gate_k(b.cout, keep));
     const int64_t nk = int64_t(kept.size());
-    // Depthwise 3x3 (padding 1) + BN + act on the active channels, through a zero-bordered copy.
-    const int64_t pw_ = b.w + 2;
-    pad.assign(size_t((b.h + 2) * pw_), 0.f);
-    z.resize(size_t(na * ohw));
+    // Depthwise 3x3 (the dispatched kernel of core/kernels/dw3x3.h) + BN + act, active channels.
+    const kernels::ConvGeom geom{1, b.h, b.w, 3, 3, b.stride, 1};
+    t.z.resize(size_t(na * ohw));
     for (int64_t a = 0; a < na; ++a) {
-      const int64_t c = active[size_t(a)];
-      for (int64_t y = 0; y < b.h; ++y)
-        std::copy_n(&cur[size_t(a * hw + y * b.w)], b.w, &pad[size_t((y + 1) * pw_ + 1)]);
-      const float* k = &b.dw_w[size_t(c * 9)];
-      const float sc = b.dw_scale[size_t(c)], sh = b.dw_shift[size_t(c)];
-      float* zc = &z[size_t(a * ohw)];
-      for (int64_t oy = 0; oy < b.ho; ++oy) {
-        const float* r0 = &pad[size_t(oy * b.stride * pw_)];
-        const float *r1 = r0 + pw_, *r2 = r1 + pw_;
-        for (int64_t ox = 0; ox < b.wo; ++ox) {
-          const int64_t ix = ox * b.stride;
-          const float acc = k[0] * r0[ix] + k[1] * r0[ix + 1] + k[2] * r0[ix + 2] + k[3] * r1[ix] + k[4] * r1[ix + 1] +
-                            k[5] * r1[ix + 2] + k[6] * r2[ix] + k[7] * r2[ix + 1] + k[8] * r2[ix + 2];
-          zc[oy * b.wo + ox] = std::clamp(sc * acc + sh, b.lo1, b.hi1);
-        }
-      }
+      const int64_t c = t.active[size_t(a)];
+      float* zc = &t.z[size_t(a * ohw)];
+      kernels::dw3x3_forward(&t.cur[size_t(a * hw)], &b.dw_w[size_t(c * 9)], geom, zc);
+      const float sc = b.dw_scale[size_t(c)], sh = b.dw_shift[size_t(c)], lo = b.lo1, hi = b.hi1;
+      for (int64_t p = 0; p < ohw; ++p) zc[p] = std::clamp(sc * zc[p] + sh, lo, hi);
     }
     macs += 9 * na * ohw + na * ohw;  // taps, then BN's multiply-add (counted as the graph counts BN)
-    // Pointwise on the kept output channels; the inactive inputs' constants as a bias.
-    is_active.assign(size_t(b.cin), 0);
-    for (int64_t c : active) is_active[size_t(c)] = 1;
-    wsub.resize(size_t(nk * na));
-    std::vector<float> corr(static_cast<size_t>(nk), 0.f);
+    // The inactive inputs' constants, through the transposed pointwise weight: corr[o] for all o.
+    t.is_active.assign(size_t(b.cin), 0);
+    for (int64_t c : t.active) t.is_active[size_t(c)] = 1;
+    t.corr.assign(size_t(b.cout), 0.f);
+    float* corr = t.corr.data();
+    for (int64_t c = 0; c < b.cin; ++c)
+      if (!t.is_active[size_t(c)] && b.dw_const[size_t(c)] != 0.f) {  // a ReLU often makes it 0
+        const float k = b.dw_const[size_t(c)], *wt = &b.pw_wt[size_t(c * b.cout)];
+        for (int64_t o = 0; o < b.cout; ++o) corr[o] += wt[o] * k;
+        macs += b.cout;
+      }
+    // Pointwise on the kept output channels: their rows of W at the active columns, one GEMM.
+    t.wsub.resize(size_t(nk * na));
     for (int64_t r = 0; r < nk; ++r) {
       const float* wr = &b.pw_w[size_t(kept[size_t(r)] * b.cin)];
-      for (int64_t a = 0; a < na; ++a) wsub[size_t(r * na + a)] = wr[active[size_t(a)]];
-      float acc = 0;
-      for (int64_t c = 0; c < b.cin; ++c)
-        if (!is_active[size_t(c)]) acc += wr[c] * b.dw_const[size_t(c)];
-      corr[size_t(r)] = acc;
+      for (int64_t a = 0; a < na; ++a) t.wsub[size_t(r * na + a)] = wr[t.active[size_t(a)]];
     }
-    macs += nk * (b.cin - na) + nk * na * ohw + 2 * nk * ohw;  // constants, GEMM, BN and the gate's scale
-    out.resize(size_t(nk * ohw));
+    t.out.resize(size_t(nk * ohw));
     if (nk > 0 && na > 0)
-      MatMap(out.data(), nk, ohw).noalias() = CMatMap(wsub.data(), nk, na) * CMatMap(z.data(), na, ohw);
+      MatMap(t.out.data(), nk, ohw).noalias() = CMatMap(t.wsub.data(), nk, na) * CMatMap(t.z.data(), na, ohw);
     else
-      std::fill(out.begin(), out.end(), 0.f);
+      std::fill(t.out.begin(), t.out.end(), 0.f);
     for (int64_t r = 0; r < nk; ++r) {
       const int64_t o = kept[size_t(r)];
-      const float sc = b.pw_scale[size_t(o)], sh = b.pw_shift[size_t(o)], s = sal[size_t(o)], cr = corr[size_t(r)];
-      float* y = &out[size_t(r * ohw)];
-      for (int64_t p = 0; p < ohw; ++p) y[p] = std::clamp(sc * (y[p] + cr) + sh, b.lo2, b.hi2) * s;
+      const float sc = b.pw_scale[size_t(o)], sh = b.pw_shift[size_t(o)], s = sal[o], cr = corr[o];
+      const float lo = b.lo2, hi = b.hi2;
+      float* y = &t.out[size_t(r * ohw)];
+      for (int64_t p = 0; p < ohw; ++p) y[p] = std::clamp(sc * (y[p] + cr) + sh, lo, hi) * s;
     }
-    active = kept;
-    std::swap(cur, out);
+    macs += nk * na * ohw + 2 * nk * ohw;  // GEMM, then BN and the gate's scale
+    t.active = kept;
+    std::swap(t.cur, t.out);
   }
   // Head: pool the kept channels of the last block, then the linear layer on their columns.
   const GatedRunner::Block& last = blocks.back();
   const int64_t ohw = last.ho * last.wo;
   for (int64_t k = 0; k < head.classes; ++k) logits[k] = head.b[size_t(k)];
-  for (size_t a = 0; a < active.size(); ++a) {
-    float acc = 0;
-    for (int64_t p = 0; p < ohw; ++p) acc += cur[a * size_t(ohw) + size_t(p)];
-    const float g = acc / float(ohw);
-    for (int64_t k = 0; k < head.classes; ++k) logits[k] += head.w[size_t(k * head.channels + active[a])] * g;
+  for (size_t a = 0; a < t.active.size(); ++a) {
+    const float g = kernels::plane_mean(&t.cur[a * size_t(ohw)], ohw);
+    for (int64_t k = 0; k < head.classes; ++k) logits[k] += head.w[size_t(k * head.channels + t.active[a])] * g;
   }
-  macs += head.classes * int64_t(active.size());
+  macs += head.classes * int64_t(t.active.size());
   return macs;
 }
 }  // namespace

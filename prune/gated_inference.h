@@ -9,7 +9,9 @@
 //   z_j = act(BN(dw_j(x_j)))            j in A: 9 |A| Ho Wo multiply-adds (+ |A| Ho Wo for BN)
 //       = act(BN(0 + bias)) = c_j       j not in A: a per-channel constant, nothing computed
 //   y_i = act(BN(sum_{j in A} W_ij z_j + sum_{j not in A} W_ij c_j)) s_i      i in S:
-//         |S| |A| Ho Wo multiply-adds for the first sum, |S| (C_in - |A|) for the constant one,
+//         |S| |A| Ho Wo multiply-adds for the first sum, C_out for each inactive j
+//         with c_j != 0 for the constant one (for every output, along the transposed weight:
+//         that vectorizes),
 //         2 |S| Ho Wo for BN and the saliency scale
 // Multiply-adds are counted as the graph counts them (nn/graph.h: BN as one per element), so
 // the computed count compares with the ungated model's; at keep 1 it exceeds it by the
@@ -39,9 +41,9 @@ class GatedRunner {
     float lo1 = 0, hi1 = 0, lo2 = 0, hi2 = 0;                             // the two activations' clamps
     std::vector<float> dw_w;                                              // [cin, 9]
     std::vector<float> dw_scale, dw_shift, dw_const;                      // [cin]; dw_const = act(BN(bias))
-    std::vector<float> pw_w;                                              // [cout, cin]
+    std::vector<float> pw_w, pw_wt;                                       // [cout, cin], and transposed [cin, cout]
     std::vector<float> pw_scale, pw_shift;                                // [cout] (pw bias in the shift)
-    std::vector<float> gate_w, gate_b;                                    // [cout, cin], [cout]
+    std::vector<float> gate_wt, gate_b;                                   // [cin, cout] (transposed), [cout]
   };
   struct Head {
     std::vector<float> w, b;  // [classes, C], [classes]

@@ -21,7 +21,7 @@ expect_re() {  # as expect, with an extended regular expression
     fails=$((fails + 1))
   fi
 }
-for c in train distill pipeline slim eval quantize qat prune info "bench train" "bench latency" "bench kernels"; do expect 0 "usage: kd" -- $c --help; done
+for c in train distill pipeline slim eval quantize qat prune gate info "bench train" "bench latency" "bench kernels"; do expect 0 "usage: kd" -- $c --help; done
 expect 0 "commands:" -- --help
 expect 2 "unknown command" -- frobnicate
 expect 1 "unknown argument '--epoch'" -- train --config configs/student.json --epoch 3
@@ -112,6 +112,20 @@ echo '{"ratio": 0.3, "flops_target": 0.5}' >"$tmp/prbad.json"
 expect 1 "give exactly one of 'ratio' and 'flops_target'" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prbad.json"
 echo '{"ratio": 0.3, "criterion": "taylor2"}' >"$tmp/prbad2.json"
 expect 1 "allowed: l1, l2, bn_scale" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prbad2.json"
+# kd gate: a few gated training steps on 512 images, distilled from the short run's model; the
+# report's rows, the gated file measured again, and config errors.
+cat >"$tmp/gate.json" <<JSON
+{"keep": 0.6, "report_keeps": [1, 0.6], "train": "$tmp/qat-train.json", "epochs": 1, "lr": 0.01,
+ "teacher": "$tmp/run/model.safetensors", "out": "$tmp/gate"}
+JSON
+expect 0 "| gated | 0.60 |" -- gate --model "$tmp/run/model.safetensors" --config "$tmp/gate.json" --reps 3
+[ -s "$tmp/gate/gated.safetensors" ] && [ -s "$tmp/gate/gating.json" ] || { echo "FAIL: kd gate files"; fails=$((fails+1)); }
+expect 0 "| gated | 0.50 |" -- gate --gated "$tmp/gate/gated.safetensors" --keeps 0.5 --limit 100 --reps 3
+expect 1 "not a gated model" -- gate --gated "$tmp/run/model.safetensors"
+expect 1 "'0' is not a keep ratio in (0, 1]" -- gate --gated "$tmp/gate/gated.safetensors" --keeps 1,0
+echo '{"keep": 1.5, "train": "x"}' >"$tmp/gatebad.json"
+expect 1 "keep" -- gate --model "$tmp/run/model.safetensors" --config "$tmp/gatebad.json"
+expect 1 "give --model FILE --config FILE (train), or --gated FILE" -- gate --model "$tmp/run/model.safetensors"
 # Depending on rounding the first non-finite value is the loss or a gradient; both messages say how to find it.
 # Where the divergence first shows differs by CPU and build (loss, a gradient, or a BN running
 # variance caught by the checkpoint guard at the epoch's end): any of them must stop the run.

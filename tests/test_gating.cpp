@@ -31,6 +31,15 @@ GatedModel small_gated(uint64_t seed) {
   return g;
 }
 
+// act(BN(0)) of channel c of a block's depthwise conv: what a skipped input channel becomes.
+float const_of(const GatedModel& g, const GateSite& s, int64_t c) {
+  const float gamma = g.model.params.at(s.dw_bn + ".weight").value().f32()[c];
+  const float beta = g.model.params.at(s.dw_bn + ".bias").value().f32()[c];
+  const float mean = g.model.buffers.at(s.dw_bn + ".running_mean").f32()[c];
+  const float var = g.model.buffers.at(s.dw_bn + ".running_var").f32()[c];
+  return std::max(0.f, beta - mean * gamma / std::sqrt(var + 1e-5f));
+}
+
 double max_rel_diff(const Tensor& a, const Tensor& b) {
   REQUIRE(a.shape() == b.shape());
   double scale = 0, diff = 0;
@@ -95,7 +104,7 @@ TEST_CASE("gating: the sparse runner computes the masked forward, doing only the
     CHECK(max_rel_diff(sparse, dense) < 1e-4);
     // The work of each image from the masked forward's choice: per block with a kept inputs
     // (all of the stem's) and k kept outputs over h x w output pixels:
-    //   predictor C_out a + depthwise 9 a hw + pointwise k a hw + constants k (C_in - a)
+    //   predictor C_out a + depthwise 9 a hw + pointwise k a hw + constants C_out (C_in - a)
     //   + BN a hw + BN and gate scale 2 k hw; head 10 a. The stem counts as the graph counts it.
     const std::vector<NodeInfo> info = g.model.graph.validate();
     const int64_t stem = info[0].macs + info[1].macs;  // conv 1 -> 8, 3x3 on 28x28, and its BN
@@ -110,7 +119,14 @@ TEST_CASE("gating: the sparse runner computes the masked forward, doing only the
           const float v = sal[b].f32()[n * s.out_channels + c];
           k += top_k_mask(sal[b], gate_k(s.out_channels, keep)).f32()[n * s.out_channels + c] > 0 && v > 0;
         }
-        want += s.out_channels * a + 9 * a * hw + k * a * hw + k * (s.in_channels - a) + a * hw + 2 * k * hw;
+        // Inactive inputs whose constant act(BN(0)) is not 0 cost C_out each.
+        int64_t nonzero_consts = 0;
+        if (b > 0) {
+          const Tensor mprev = top_k_mask(sal[b - 1], gate_k(g.sites[b - 1].out_channels, keep));
+          for (int64_t c = 0; c < s.in_channels; ++c)
+            nonzero_consts += mprev.f32()[n * s.in_channels + c] == 0 && const_of(g, s, c) != 0;
+        }
+        want += s.out_channels * a + 9 * a * hw + k * a * hw + s.out_channels * nonzero_consts + a * hw + 2 * k * hw;
         a = k;
       }
       want += 10 * a;

@@ -1,8 +1,9 @@
 // Pooling: max, average (count_include_pad, PyTorch's default) and global average.
 #include <limits>
 
-#include "nn/functional.h"
+#include "core/kernels/plane_mean.h"
 #include "core/threads.h"
+#include "nn/functional.h"
 
 namespace kd::F {
 
@@ -102,11 +103,8 @@ Var global_avg_pool(const Var& x) {
   Tensor xc = x.value().contiguous();
   const int64_t N = xc.size(0), C = xc.size(1), HW = xc.size(2) * xc.size(3);
   Tensor y = Tensor::empty({N, C, 1, 1});
-  parallel_for(N * C, xc.numel() >= kParallelMinWork, [&](int64_t nc) {
-    float acc = 0;
-    for (int64_t i = 0; i < HW; ++i) acc += xc.f32()[nc * HW + i];
-    y.f32()[nc] = acc / float(HW);
-  });
+  parallel_for(N * C, xc.numel() >= kParallelMinWork,
+               [&](int64_t nc) { y.f32()[nc] = kernels::plane_mean(xc.f32() + nc * HW, HW); });
   Shape in = xc.shape();
   return make_result("global_avg_pool", y, {x}, [in, N, C, HW](const Tensor& g) {
     Tensor gc = g.contiguous(), dx = Tensor::empty(in);
