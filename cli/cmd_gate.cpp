@@ -69,7 +69,7 @@ std::vector<double> parse_keeps(const std::string& s) {
     const std::string item = s.substr(pos, end - pos);
     char* e = nullptr;
     const double v = std::strtod(item.c_str(), &e);
-    KD_CHECK(!item.empty() && e && *e == '\0' && v > 0 && v <= 1, "kd gate: --keeps: '", item,
+    KD_CHECK(!item.empty() && e && *e == '\0' && v > 0 && v <= 1, "--keeps: '", item,
              "' is not a keep ratio in (0, 1] (give a comma-separated list, e.g. 1,0.8,0.6)");
     out.push_back(v);
     pos = end + 1;
@@ -147,8 +147,8 @@ int cmd_gate(int argc, char** argv) {
           {"--reps", "N", "timed batch-1 passes per row (default 200)"},
           {"--threads", "N", "OpenMP threads (default: all cores)"}});
   if (!a.parse(argc, argv, 2)) return 0;
-  KD_CHECK(a.has("--gated") != (a.has("--model") || a.has("--config")),
-           "kd gate: give --model FILE --config FILE (train), or --gated FILE (measure)");
+  KD_CHECK(a.has("--gated") ? !a.has("--model") && !a.has("--config") : a.has("--model") && a.has("--config"),
+           "give --model FILE --config FILE (train), or --gated FILE (measure)");
   apply_threads(a);
   const int64_t reps = a.integer("--reps", 1, 1000000).value_or(200);
   if (auto file = a.str("--gated")) {
@@ -163,7 +163,6 @@ int cmd_gate(int argc, char** argv) {
     report(g, base ? &*base : nullptr, keeps, test, reps, "");
     return 0;
   }
-  KD_CHECK(a.has("--model") && a.has("--config"), "kd gate: --model FILE and --config FILE go together");
   const GateConfig c = GateConfig::load(*a.str("--config"));
   std::filesystem::create_directories(c.out);
   TrainConfig tc = TrainConfig::load(c.train);
