@@ -29,6 +29,9 @@ namespace {
 //   {"keep": 0.6,                    fraction of each gated block's channels computed per image (training)
 //    "train_keeps": [0.5, 0.7, 1],   optional: each step trains at one of these instead, drawn from
 //                                    (seed, step); the per-epoch evaluation uses "keep"
+//    "keep_start": 1.0, "ramp": 0.5, optional: the training keep falls linearly from keep_start to
+//                                    keep over the first `ramp` of the steps (progressive gating)
+//    "init": "runs/gate/gated.safetensors",  optional: continue from a gated model of --model's graph
 //    "report_keeps": [1, 0.8, 0.7, 0.6, 0.5],   keep ratios measured after training
 //    "train": "configs/student.json", recipe and data of the training (required)
 //    "epochs": 3, "lr": 0.01,        overrides of the recipe
@@ -37,7 +40,8 @@ namespace {
 struct GateConfig {
   double keep = 0.6;
   std::vector<double> report_keeps{1.0, 0.8, 0.7, 0.6, 0.5}, train_keeps;
-  std::string train, teacher, out = "runs/gate";
+  std::string train, teacher, init, out = "runs/gate";
+  double keep_start = 0, ramp = 0;
   int64_t epochs = 3;
   double lr = 0.01, temperature = 4, alpha = 0.9;
   static GateConfig load(const std::string& path) {
@@ -48,6 +52,11 @@ struct GateConfig {
     c.report_keeps = r.num_list("report_keeps", c.report_keeps, 0.01, 1.0);
     c.train_keeps = r.num_list("train_keeps", {c.keep}, 0.01, 1.0);
     r.require(!c.train_keeps.empty(), "'train_keeps' must not be empty");
+    c.keep_start = r.number("keep_start", c.keep, 0.01, 1.0);
+    c.ramp = r.number("ramp", 0.0, 0.0, 1.0);
+    r.require(c.train_keeps.size() == 1 || (c.ramp == 0 && c.keep_start == c.keep),
+              "give either 'train_keeps' (drawn per step) or 'keep_start'/'ramp' (a schedule), not both");
+    c.init = r.any_str("init", "");
     c.train = r.any_str("train", "");
     r.require(!c.train.empty(), "'train' (a training config: recipe and data) is required");
     c.epochs = r.integer("epochs", c.epochs, 0, 1000);
@@ -170,7 +179,10 @@ int cmd_gate(int argc, char** argv) {
   tc.set_lr(c.lr);
   const Datasets data = load_datasets(tc);
   Model baseline = load_model(*a.str("--model"));
-  prune::GatedModel g = prune::GatedModel::create(load_model(*a.str("--model")), c.keep, tc.seed);
+  prune::GatedModel g = c.init.empty() ? prune::GatedModel::create(load_model(*a.str("--model")), c.keep, tc.seed)
+                                       : prune::GatedModel::load(c.init);
+  KD_CHECK(g.model.graph.to_json() == baseline.graph.to_json(), c.init, ": its model is not --model's graph");
+  g.keep = c.keep;
   std::printf("gating %zu blocks (", g.sites.size());
   for (size_t i = 0; i < g.sites.size(); ++i)
     std::printf("%s%s: %lld of %lld", i ? ", " : "", g.sites[i].act.c_str(),
@@ -193,16 +205,23 @@ int cmd_gate(int argc, char** argv) {
   auto step_keep = std::make_shared<double>(c.keep);
   const std::vector<double> train_keeps = c.train_keeps;
   const uint64_t seed = tc.seed;
-  opts.objective.before_step = [step_keep, train_keeps, seed](int64_t step) {
-    Rng r(seed + uint64_t(step) * 0x9E3779B97F4A7C15ull, 0x47617465ull);  // "Gate"
-    *step_keep = train_keeps[std::min(train_keeps.size() - 1, size_t(r.uniform() * double(train_keeps.size())))];
+  const double ramp_steps = c.ramp * double(data.train.size() / tc.batch * tc.epochs), k0 = c.keep_start, k1 = c.keep;
+  opts.objective.before_step = [step_keep, train_keeps, seed, ramp_steps, k0, k1](int64_t step) {
+    if (train_keeps.size() > 1) {
+      Rng r(seed + uint64_t(step) * 0x9E3779B97F4A7C15ull, 0x47617465ull);  // "Gate"
+      *step_keep = train_keeps[std::min(train_keeps.size() - 1, size_t(r.uniform() * double(train_keeps.size())))];
+    } else {
+      *step_keep = double(step) < ramp_steps ? k0 + (k1 - k0) * double(step) / ramp_steps : k1;
+    }
   };
   prune::GatedModel* gp = &g;
   const double keep = c.keep;
   opts.objective.forward = [gp, keep, step_keep](const Var& x, bool training) {
     return gp->forward(x, training, training ? *step_keep : keep);
   };
-  opts.objective.record["gating"] = {{"keep", keep}, {"train_keeps", train_keeps}, {"teacher", c.teacher}};
+  opts.objective.record["gating"] = {{"keep", keep},     {"train_keeps", train_keeps},
+                                     {"keep_start", k0}, {"ramp", c.ramp},
+                                     {"init", c.init},   {"teacher", c.teacher}};
   if (c.epochs > 0)
     run_with_progress(g.model, tc, data, opts,
                       opts.resume ? "resuming gated training of"
