@@ -58,6 +58,7 @@ struct Int8Unit {
   std::vector<int32_t> m0, shift;  // mult, as two arrays (requantize_row)
   std::vector<int32_t> dw_taps;    // depthwise weights as [kh*kw][C] (contiguous over channels)
   std::vector<float> wf_taps;      // FP32 island conv weights as [C/groups*kh*kw][O] (conv_f32_u8.h)
+  std::vector<float> bf_prepared;  // its bias, owned here (the kernel keeps a pointer to it)
   int64_t ma = 0, mb = 0;
   int32_t lo = 0, hi = 255;
 };

@@ -87,7 +87,7 @@ kernels::ConvF32U8Args fp32_island_args(const Int8Unit& u, const float* x, uint8
   return {x,     u.C,      u.H,      u.W,
           u.O,   u.kh,     u.kw,     u.stride,
           u.pad, u.groups, u.Ho,     u.Wo,
-          u.wf_taps.data(), u.bf.contiguous().f32(), u.act == "none" ? -INFINITY : 0.f, u.act == "relu6" ? 6.f : INFINITY,
+          u.wf_taps.data(), u.bf_prepared.data(), u.act == "none" ? -INFINITY : 0.f, u.act == "relu6" ? 6.f : INFINITY,
           1.f / u.out.scale, u.out.zero_point, y};
 }
 
@@ -138,6 +138,9 @@ void Int8Model::prepare() {
                  "int8 model: FP32 unit '", u.name, "' has weights of the wrong size");
         u.wf_taps.resize(size_t(u.wf.numel()));
         kernels::pack_conv_f32_u8_weights(u.wf.contiguous().f32(), u.O, Cg, u.kh, u.kw, u.wf_taps.data());
+        // A vector of its own: a pointer into bf.contiguous() would dangle were bf ever a view.
+        const Tensor bc = u.bf.contiguous();
+        u.bf_prepared.assign(bc.f32(), bc.f32() + bc.numel());
         set_clamp(u);
         break;
       }
