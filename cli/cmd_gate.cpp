@@ -11,10 +11,10 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/prune_run.h"
 #include "cli/timing.h"
 #include "cli/training_run.h"
 #include "core/threads.h"
-#include "distill/distiller.h"
 #include "nn/atomic_file.h"
 #include "nn/config_check.h"
 #include "nn/model_io.h"
@@ -192,14 +192,7 @@ int cmd_gate(int argc, char** argv) {
   TrainOptions opts;
   opts.out_dir = dir;
   opts.resume = std::filesystem::exists(dir + "/checkpoint.safetensors");
-  if (!c.teacher.empty()) {
-    distill::DistillConfig dc;
-    dc.student = tc;
-    dc.teachers = {{c.teacher, 1.0}};
-    dc.temperature = {"constant", c.temperature, c.temperature};
-    dc.alpha = {"constant", c.alpha, c.alpha};
-    opts.objective = distill::make_objective(dc, g.model, data.train.size());
-  }
+  opts.objective = finetune_objective({c.teacher, c.temperature, c.alpha}, tc, g.model, data.train.size());
   for (auto& [k, p] : g.predictors) opts.objective.extra_params[k] = p;
   // The keep ratio of each training step (drawn from train_keeps by step); evaluation uses c.keep.
   auto step_keep = std::make_shared<double>(c.keep);

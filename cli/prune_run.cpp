@@ -11,6 +11,17 @@
 
 namespace kd::cli {
 
+Objective finetune_objective(const DistilledFinetune& d, const TrainConfig& tc, const Model& student,
+                             int64_t train_rows) {
+  if (d.teacher.empty()) return {};
+  distill::DistillConfig dc;
+  dc.student = tc;
+  dc.teachers = {{d.teacher, 1.0}};
+  dc.temperature = {"constant", d.temperature, d.temperature};
+  dc.alpha = {"constant", d.alpha, d.alpha};
+  return distill::make_objective(dc, student, train_rows);
+}
+
 Model progressive_prune(const Model& m, const prune::PlanOptions& plan, const ProgressiveOptions& po,
                         const TrainConfig* finetune, const Datasets& data, const std::string& out) {
   const DistilledFinetune& distilled = po.distilled;
@@ -47,14 +58,7 @@ Model progressive_prune(const Model& m, const prune::PlanOptions& plan, const Pr
         TrainOptions opts;
         opts.out_dir = dir;
         opts.resume = std::filesystem::exists(dir + "/checkpoint.safetensors");
-        if (!distilled.teacher.empty()) {
-          distill::DistillConfig dc;
-          dc.student = tc;
-          dc.teachers = {{distilled.teacher, 1.0}};
-          dc.temperature = {"constant", distilled.temperature, distilled.temperature};
-          dc.alpha = {"constant", distilled.alpha, distilled.alpha};
-          opts.objective = distill::make_objective(dc, next, data.train.size());
-        }
+        opts.objective = finetune_objective(distilled, tc, next, data.train.size());
         run_with_progress(next, tc, data, opts,
                           opts.resume ? "resuming fine-tuning of"
                                       : (distilled.teacher.empty() ? "fine-tuning" : "distilled fine-tuning of"));

@@ -15,6 +15,10 @@ struct DistilledFinetune {
   std::string teacher;  // a model file; empty: plain fine-tuning on the labels
   double temperature = 4, alpha = 0.9;
 };
+// The objective of a fine-tuning run of `student` with recipe tc: distill/'s KD loss from the
+// one teacher at constant T and alpha (kd prune, kd gate); the default (labels) without one.
+Objective finetune_objective(const DistilledFinetune& d, const TrainConfig& tc, const Model& student,
+                             int64_t train_rows);
 
 struct ProgressiveOptions {
   double step = 0.05;             // at most this fraction of the channels per step
