@@ -86,9 +86,8 @@ struct DwBench {
     std::fill(dw.begin(), dw.end(), 0.f);
 #pragma omp parallel for schedule(static)
     for (int64_t ch = 0; ch < c.C; ++ch)
-      for (int64_t n = 0; n < c.N; ++n)
-        kernels::dw3x3_backward_weight(isa, x.data() + (n * c.C + ch) * HW, dy.data() + (n * c.C + ch) * P, g,
-                                       dw.data() + ch * 9);
+      kernels::dw3x3_backward_weight_planes(isa, x.data() + ch * HW, dy.data() + ch * P, g, c.N, c.C * HW, c.C * P,
+                                            dw.data() + ch * 9);
   }
 };
 

@@ -113,5 +113,13 @@ TEST_CASE("depthwise 3x3: every variant equals the general reference loops") {
         dw_plane_backward_weight(x.data(), dout.data(), g, dw_ref.data());
         dw3x3_backward_weight(isa, x.data(), dout.data(), g, dw.data());
         check_close(dw, dw_ref, 2e-5f, "weight gradient");
+
+        // Summed over three planes of one channel laid out as in a batch of two channels.
+        auto xs = randn(size_t(6 * H * W), 11), ds = randn(size_t(6 * P), 12);
+        std::vector<float> dwn_ref(9, -0.5f), dwn(9, -0.5f);
+        for (int64_t n = 0; n < 3; ++n)
+          dw_plane_backward_weight(xs.data() + n * 2 * H * W, ds.data() + n * 2 * P, g, dwn_ref.data());
+        dw3x3_backward_weight_planes(isa, xs.data(), ds.data(), g, 3, 2 * H * W, 2 * P, dwn.data());
+        check_close(dwn, dwn_ref, 5e-5f, "weight gradient over planes");
       }
 }

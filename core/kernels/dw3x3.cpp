@@ -6,6 +6,7 @@
 
 #include "core/kernels/depthwise.h"
 #include "core/kernels/dispatch.h"
+#include "core/kernels/dw3x3_rows.h"
 #include "core/kernels/taps.h"
 
 namespace kd::kernels {
@@ -123,11 +124,19 @@ bool dw3x3_applies(const ConvGeom& g) {
   return g.kh == 3 && g.kw == 3 && g.pad == 1 && (g.stride == 1 || g.stride == 2) && g.H >= 1 && g.W >= 1;
 }
 
+// AVX-512 runs stride 1 along rows with masked loads (dw3x3_rows.h) instead of the taps below.
+#if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
+static bool use_rows(Isa isa, const ConvGeom& g) { return isa == Isa::avx512 && g.stride == 1; }
+#endif
+
 void dw3x3_forward(Isa isa, const float* x, const float* w, const ConvGeom& g, float* out) {
   if (isa == Isa::ref) {
     dw_plane_forward(x, w, g, out);
     return;
   }
+#if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
+  if (use_rows(isa, g)) return avx512::dw3x3_s1_rows_forward(x, w, g.H, g.W, out);
+#endif
   const int64_t H = g.H, W = g.W, Ho = g.Ho(), Wo = g.Wo();
   if (g.stride == 1) {
     const int64_t Wp = W + 2;
@@ -150,6 +159,13 @@ void dw3x3_backward_input(Isa isa, const float* dout, const float* w, const Conv
     dw_plane_backward_input(dout, w, g, dx);
     return;
   }
+#if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
+  if (use_rows(isa, g)) {  // the forward of dout with the flipped kernel (Ho = H, Wo = W)
+    float wf[9];
+    flip(w, wf);
+    return avx512::dw3x3_s1_rows_forward(dout, wf, g.H, g.W, dx);
+  }
+#endif
   const int64_t H = g.H, W = g.W, Ho = g.Ho(), Wo = g.Wo(), Wp = W + 2;
   float* Z = scratch(0, size_t((H + 2) * Wp + kTapsSlack));
   if (g.stride == 1) {
@@ -171,6 +187,9 @@ void dw3x3_backward_weight(Isa isa, const float* x, const float* dout, const Con
     dw_plane_backward_weight(x, dout, g, dw);
     return;
   }
+#if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
+  if (use_rows(isa, g)) return avx512::dw3x3_s1_rows_weight(x, dout, g.H, g.W, 1, 0, 0, dw);
+#endif
   const int64_t H = g.H, W = g.W, Ho = g.Ho(), Wo = g.Wo();
   if (g.stride == 1) {
     const int64_t Wp = W + 2;
@@ -183,8 +202,20 @@ void dw3x3_backward_weight(Isa isa, const float* x, const float* dout, const Con
   }
 }
 
+void dw3x3_backward_weight_planes(Isa isa, const float* x, const float* dout, const ConvGeom& g, int64_t n,
+                                  int64_t x_stride, int64_t d_stride, float* dw) {
+#if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
+  if (use_rows(isa, g)) return avx512::dw3x3_s1_rows_weight(x, dout, g.H, g.W, n, x_stride, d_stride, dw);
+#endif
+  for (int64_t i = 0; i < n; ++i) dw3x3_backward_weight(isa, x + i * x_stride, dout + i * d_stride, g, dw);
+}
+
 void dw3x3_forward(const float* x, const float* w, const ConvGeom& g, float* out) {
   dw3x3_forward(selected_isa(), x, w, g, out);
+}
+void dw3x3_backward_weight_planes(const float* x, const float* dout, const ConvGeom& g, int64_t n, int64_t x_stride,
+                                  int64_t d_stride, float* dw) {
+  dw3x3_backward_weight_planes(selected_isa(), x, dout, g, n, x_stride, d_stride, dw);
 }
 void dw3x3_backward_input(const float* dout, const float* w, const ConvGeom& g, float* dx) {
   dw3x3_backward_input(selected_isa(), dout, w, g, dx);

@@ -26,10 +26,15 @@ bool dw3x3_applies(const ConvGeom& g);
 void dw3x3_forward(const float* x, const float* w, const ConvGeom& g, float* out);         // out =
 void dw3x3_backward_input(const float* dout, const float* w, const ConvGeom& g, float* dx);  // dx =
 void dw3x3_backward_weight(const float* x, const float* dout, const ConvGeom& g, float* dw);  // dw +=
+// The same summed over n planes of one channel: x + i * x_stride, dout + i * d_stride (i < n).
+void dw3x3_backward_weight_planes(const float* x, const float* dout, const ConvGeom& g, int64_t n, int64_t x_stride,
+                                  int64_t d_stride, float* dw);
 
 // A given variant (tests compare every compiled and supported one with Isa::ref).
 void dw3x3_forward(Isa isa, const float* x, const float* w, const ConvGeom& g, float* out);
 void dw3x3_backward_input(Isa isa, const float* dout, const float* w, const ConvGeom& g, float* dx);
 void dw3x3_backward_weight(Isa isa, const float* x, const float* dout, const ConvGeom& g, float* dw);
+void dw3x3_backward_weight_planes(Isa isa, const float* x, const float* dout, const ConvGeom& g, int64_t n,
+                                  int64_t x_stride, int64_t d_stride, float* dw);
 
 }  // namespace kd::kernels

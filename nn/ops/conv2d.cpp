@@ -155,10 +155,10 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
       // One channel per iteration, batch summed inside: no cross-thread reduction needed.
 #pragma omp parallel for schedule(static)
       for (int64_t c = 0; c < s.C; ++c)
-        for (int64_t n = 0; n < s.N; ++n)
-          if (fast)
-            kernels::dw3x3_backward_weight(X + (n * s.C + c) * HW, DY + (n * s.C + c) * P, s.geom, DW + c * kk);
-          else
+        if (fast)
+          kernels::dw3x3_backward_weight_planes(X + c * HW, DY + c * P, s.geom, s.N, s.C * HW, s.C * P, DW + c * kk);
+        else
+          for (int64_t n = 0; n < s.N; ++n)
             kernels::dw_plane_backward_weight(X + (n * s.C + c) * HW, DY + (n * s.C + c) * P, s.geom, DW + c * kk);
     }
   } else if ((want_x || want_w) && s.shifted()) {

@@ -1,0 +1,23 @@
+// Depthwise 3x3, stride 1, padding 1, vectorized along rows with masked loads (AVX-512): no
+// padded copy of the plane, no compaction of the result. Output row oy, columns [c0, c0+16):
+//   out = sum_i sum_j w[i][j] * x[oy-1+i][c0-1+j .. c0+15+j)
+// where each shifted row is one masked load whose out-of-plane lanes (column -1, column W, the
+// lanes past the row's end) read as zero, and rows -1 and H are skipped. AVX-512 masked loads
+// do not fault on masked-off lanes, so the loads may point one element outside the plane.
+// The per-call copies of the taps formulation (dw3x3.cpp: a zeroed padded plane, then the
+// result compacted row by row) cost more than the arithmetic on 14x14 planes.
+//   input gradient (stride 1) = the forward of dout with the kernel flipped;
+//   weight gradient: dw[i][j] += sum over rows and columns of dout * the same shifted rows,
+//   nine vector accumulators reduced once per channel (all the batch's planes of it).
+// The reference is depthwise.h's dw_plane_* loops (tests/test_kernels.cpp compares them).
+#pragma once
+#include <cstdint>
+
+namespace kd::kernels::avx512 {
+
+void dw3x3_s1_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out);
+// Summed over `planes` planes of one channel (x + p * x_stride, dout + p * d_stride), reduced once.
+void dw3x3_s1_rows_weight(const float* x, const float* dout, int64_t H, int64_t W, int64_t planes, int64_t x_stride,
+                          int64_t d_stride, float* dw);
+
+}  // namespace kd::kernels::avx512

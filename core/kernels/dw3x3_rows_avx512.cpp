@@ -1,0 +1,119 @@
+// Compiled with -mavx512f (CMakeLists.txt). See dw3x3_rows.h.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "core/kernels/dw3x3_rows.h"
+
+namespace kd::kernels::avx512 {
+
+namespace {
+__mmask16 lanes(int64_t from, int64_t to) {  // lanes [from, to) of 16, clamped
+  from = std::clamp<int64_t>(from, 0, 16), to = std::clamp<int64_t>(to, 0, 16);
+  return to > from ? __mmask16(((1u << to) - 1u) & ~((1u << from) - 1u)) : __mmask16(0);
+}
+// Masks of the three shifted loads of the chunk starting at column c0 (n = its valid columns).
+struct ChunkMasks {
+  __mmask16 left, centre, right;
+};
+ChunkMasks chunk_masks(int64_t c0, int64_t W) {
+  const int64_t n = std::min<int64_t>(16, W - c0);
+  return {lanes(c0 == 0 ? 1 : 0, n), lanes(0, n), lanes(0, std::min(n, W - c0 - 1))};
+}
+}  // namespace
+
+namespace {
+// R output rows [oy, oy + R) of one chunk at once: R independent accumulators (one row alone is
+// a chain of 9 dependent FMAs, bound by their latency), and each input row's three shifted
+// vectors loaded once for the up-to-three output rows that read it.
+template <int R>
+void rows_block(const float* x, const __m512* k, int64_t H, int64_t W, int64_t c0, const ChunkMasks& m, int64_t oy,
+                float* out) {
+  __m512 acc[R];
+  for (int o = 0; o < R; ++o) acc[o] = _mm512_setzero_ps();
+  if (oy >= 1 && oy + R < H) {
+    // Interior: all R + 2 input rows exist, and which kernel row meets which output row is
+    // known at compile time (the loops unroll completely).
+#pragma GCC unroll 8
+    for (int t = 0; t < R + 2; ++t) {
+      const float* row = x + (oy - 1 + t) * W + c0;
+      const __m512 a = _mm512_maskz_loadu_ps(m.left, row - 1), b = _mm512_maskz_loadu_ps(m.centre, row),
+                   c = _mm512_maskz_loadu_ps(m.right, row + 1);
+#pragma GCC unroll 8
+      for (int o = 0; o < R; ++o) {
+        const int i = t - o;
+        if (i < 0 || i > 2) continue;
+        acc[o] = _mm512_fmadd_ps(a, k[3 * i], acc[o]);
+        acc[o] = _mm512_fmadd_ps(b, k[3 * i + 1], acc[o]);
+        acc[o] = _mm512_fmadd_ps(c, k[3 * i + 2], acc[o]);
+      }
+    }
+  } else {
+    for (int64_t r = std::max<int64_t>(0, oy - 1); r < std::min<int64_t>(H, oy + R + 1); ++r) {
+      const float* row = x + r * W + c0;
+      const __m512 a = _mm512_maskz_loadu_ps(m.left, row - 1), b = _mm512_maskz_loadu_ps(m.centre, row),
+                   c = _mm512_maskz_loadu_ps(m.right, row + 1);
+      for (int o = 0; o < R; ++o) {
+        const int64_t i = r - (oy + o) + 1;  // the kernel row that input row r is for output row oy + o
+        if (i < 0 || i > 2) continue;
+        acc[o] = _mm512_fmadd_ps(a, k[3 * i], acc[o]);
+        acc[o] = _mm512_fmadd_ps(b, k[3 * i + 1], acc[o]);
+        acc[o] = _mm512_fmadd_ps(c, k[3 * i + 2], acc[o]);
+      }
+    }
+  }
+  for (int o = 0; o < R; ++o) _mm512_mask_storeu_ps(out + (oy + o) * W + c0, m.centre, acc[o]);
+}
+}  // namespace
+
+void dw3x3_s1_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out) {
+  __m512 k[9];
+  for (int q = 0; q < 9; ++q) k[q] = _mm512_set1_ps(w[q]);
+  for (int64_t c0 = 0; c0 < W; c0 += 16) {
+    const ChunkMasks m = chunk_masks(c0, W);
+    int64_t oy = 0;
+    for (; oy + 4 <= H; oy += 4) rows_block<4>(x, k, H, W, c0, m, oy, out);
+    for (; oy < H; ++oy) rows_block<1>(x, k, H, W, c0, m, oy, out);
+  }
+}
+
+void dw3x3_s1_rows_weight(const float* x, const float* dout, int64_t H, int64_t W, int64_t planes, int64_t x_stride,
+                          int64_t d_stride, float* dw) {
+  __m512 acc[9];
+  for (int q = 0; q < 9; ++q) acc[q] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < planes; ++p) {
+    const float *xp = x + p * x_stride, *dp = dout + p * d_stride;
+    if (p + 1 < planes)  // the planes lie a whole batch row apart: fetch the next one's lines now
+      for (int64_t off = 0; off < H * W; off += 16) {
+        _mm_prefetch(reinterpret_cast<const char*>(xp + x_stride + off), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(dp + d_stride + off), _MM_HINT_T0);
+      }
+    for (int64_t c0 = 0; c0 < W; c0 += 16) {
+      const ChunkMasks m = chunk_masks(c0, W);
+      // Input row r meets output rows r + 1, r, r - 1 through kernel rows 0, 1, 2: the three
+      // dout rows roll along (one new load per input row), the shifted input rows load once.
+      const __m512 zero = _mm512_setzero_ps();
+      __m512 d_up = zero, d_mid = _mm512_maskz_loadu_ps(m.centre, dp + c0);  // dout rows r - 1, r
+      for (int64_t r = 0; r < H; ++r) {
+        const __m512 d_down = r + 1 < H ? _mm512_maskz_loadu_ps(m.centre, dp + (r + 1) * W + c0) : zero;
+        const float* row = xp + r * W + c0;
+        const __m512 a = _mm512_maskz_loadu_ps(m.left, row - 1), b = _mm512_maskz_loadu_ps(m.centre, row),
+                     c = _mm512_maskz_loadu_ps(m.right, row + 1);
+        // Output row r + 1 reads input row r through kernel row 0, row r through 1, r - 1 through 2.
+        acc[0] = _mm512_fmadd_ps(d_down, a, acc[0]);
+        acc[1] = _mm512_fmadd_ps(d_down, b, acc[1]);
+        acc[2] = _mm512_fmadd_ps(d_down, c, acc[2]);
+        acc[3] = _mm512_fmadd_ps(d_mid, a, acc[3]);
+        acc[4] = _mm512_fmadd_ps(d_mid, b, acc[4]);
+        acc[5] = _mm512_fmadd_ps(d_mid, c, acc[5]);
+        acc[6] = _mm512_fmadd_ps(d_up, a, acc[6]);
+        acc[7] = _mm512_fmadd_ps(d_up, b, acc[7]);
+        acc[8] = _mm512_fmadd_ps(d_up, c, acc[8]);
+        d_up = d_mid, d_mid = d_down;
+      }
+    }
+  }
+  for (int q = 0; q < 9; ++q) dw[q] += _mm512_reduce_add_ps(acc[q]);
+}
+
+}  // namespace kd::kernels::avx512
