@@ -156,7 +156,7 @@ Tensor Int8Model::forward(const Tensor& x_in) const {
            input_shape[2], "]");
   const int64_t N = x.size(0), CHW = x.numel() / std::max<int64_t>(N, 1);
   Tensor logits = Tensor::empty({N, classes});
-#pragma omp parallel
+#pragma omp parallel if (N > 1)
   {
     NoGrad ng;
     static thread_local Workspace ws;
