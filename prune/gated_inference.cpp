@@ -71,7 +71,7 @@ GatedRunner::GatedRunner(const GatedModel& gm) {
     for (auto& [k, b] : prefix_.buffers) b = m.buffers.at(k).clone();
   }
   // The blocks must follow one another, and the head read the last one.
-  Shape in_shape = gm.sites[0].input == "input" ? g.input_shape : info[first - 1].out_shape;
+  Shape in_shape = gm.sites[0].input == "input" ? g.input_shape : info[index_of(gm.sites[0].input)].out_shape;
   for (size_t i = 0; i < gm.sites.size(); ++i) {
     const GateSite& s = gm.sites[i];
     KD_CHECK(i == 0 || s.input == gm.sites[i - 1].act, "gated runner: block '", s.dw, "' reads '", s.input,
