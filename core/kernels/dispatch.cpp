@@ -91,8 +91,11 @@ std::vector<KernelVariant> kernel_variants() {
   const bool simd = selected_isa() != Isa::ref;
   return {
       {"depthwise 3x3 s1/s2 p1: forward, input grad, weight grad", simd ? isa : "ref",
-       simd ? "nine-tap stencil on flattened padded planes (core/kernels/dw3x3.cpp)"
-            : "direct scalar loops (core/kernels/depthwise.cpp)"},
+       selected_isa() == Isa::avx512
+           ? "stride 1: along rows with masked loads (core/kernels/dw3x3_rows.h); stride 2: nine-tap stencil on "
+             "parity planes (core/kernels/dw3x3.cpp)"
+       : simd ? "nine-tap stencil on flattened padded planes (core/kernels/dw3x3.cpp)"
+              : "direct scalar loops (core/kernels/depthwise.cpp)"},
       {"fused KD loss (softmax/log-softmax, KL*T^2 + CE, gradient)", isa,
        simd ? "three passes per row, exponentials kept (core/kernels/kd_loss.cpp)" : "scalar, sums in double"},
       {"depthwise, other shapes", "ref", "direct scalar loops (core/kernels/depthwise.cpp)"},
