@@ -172,6 +172,7 @@ int cmd_pipeline(int argc, char** argv) {
     std::fflush(stdout);
     prune::PlanOptions po;
     po.criterion = prune::criterion_of(p.prune_criterion);
+    po.scope = prune::scope_of(p.prune_scope);
     po.ratio = p.prune_ratio;
     po.min_channels = p.prune_min_channels;
     TrainConfig tc = p.student;

@@ -19,9 +19,12 @@ namespace kd::cli {
 namespace {
 
 // The pruning config (JSON):
-//   {"criterion": "l1",            l1 | l2 | bn_scale
-//    "ratio": 0.3,                 fraction of every group's channels to remove, or instead
-//    "flops_target": 0.5,          the fraction of the model's FLOPs to keep (a uniform ratio found by bisection)
+//   {"criterion": "l1",            l1 | l2 | bn_scale | taylor (first-order Taylor, measured on
+//    "taylor_images": 1024,          this many training images before each step; prune/taylor.h)
+//    "scope": "uniform",           uniform (every group loses the ratio) | global (the ratio of all
+//                                    channels, ranked across groups; prune/plan.h)
+//    "ratio": 0.3,                 fraction of the channels to remove, or instead
+//    "flops_target": 0.5,          the fraction of the model's FLOPs to keep (the ratio found by bisection)
 //    "step": 0.05,                 at most this fraction of the channels per step (progressive)
 //    "min_channels": 8, "round_to": 1,
 //    "finetune": {"train": "configs/student.json", "epochs_per_step": 1, "lr": 0.01,  (optional)
@@ -32,6 +35,7 @@ namespace {
 struct PruneConfig {
   prune::PlanOptions plan;
   double flops_target = 0, step = 0.05;
+  int64_t taylor_images = 1024, taylor_batch = 64;
   std::string train, out = "runs/prune";
   int64_t epochs_per_step = 1, last_step_epochs = -1;
   double lr = 0.01;
@@ -41,6 +45,9 @@ struct PruneConfig {
     ConfigReader r(j, path, "");
     PruneConfig c;
     c.plan.criterion = prune::criterion_of(r.any_str("criterion", "l1"));
+    c.plan.scope = prune::scope_of(r.any_str("scope", "uniform"));
+    c.taylor_images = r.integer("taylor_images", c.taylor_images, 1, 1 << 30);
+    c.taylor_batch = r.integer("taylor_batch", c.taylor_batch, 1, 1 << 20);
     const bool has_ratio = r.has("ratio"), has_flops = r.has("flops_target");
     r.require(has_ratio != has_flops, "give exactly one of 'ratio' and 'flops_target'");
     if (has_ratio) c.plan.ratio = r.number("ratio", 0.3, 0.0, 0.95);
@@ -83,8 +90,9 @@ Measured measure(Model& m, const Dataset& test) {
 int cmd_prune(int argc, char** argv) {
   Args a("prune",
          "Structured channel pruning: channels are ranked within each dependency group (channels\n"
-         "tied by residual adds, depthwise convs and batch norms go together; prune/groups.h) and\n"
-         "the least important are removed physically, at most --config's 'step' of the channels per\n"
+         "tied by residual adds, depthwise convs and batch norms go together; prune/groups.h), or\n"
+         "across groups with \"scope\": \"global\", by L1/L2 norm, BN scale or first-order Taylor\n"
+         "importance, and the least important are removed physically, at most --config's 'step' of the channels per\n"
          "step with fine-tuning between steps. Writes OUT/plan-step<k>.json (which channels, and\n"
          "their importance), OUT/step<k>/ (each fine-tuning run, resumable) and OUT/model.safetensors\n"
          "(an ordinary, smaller model), and prints parameters, FLOPs, latency and test accuracy\n"
@@ -107,17 +115,21 @@ int cmd_prune(int argc, char** argv) {
     data = load_datasets(tc);
   } else {
     data.test = load_mnist_like(kFashionMnistDir, false);
+    if (c.plan.criterion == prune::Criterion::taylor) data.train = load_mnist_like(kFashionMnistDir, true);
   }
   const Measured before = measure(m, data.test);
   if (c.flops_target > 0) {
-    c.plan.ratio = prune::ratio_for_flops(m, c.plan, c.flops_target);
-    std::printf("flops_target %.2f: uniform ratio %.3f\n", c.flops_target, c.plan.ratio);
+    c.plan.ratio = prune::ratio_for_flops(m, c.plan, c.flops_target,
+                                          measured_importance(m, c.plan, data.train, c.taylor_images, c.taylor_batch));
+    std::printf("flops_target %.2f: %s ratio %.3f\n", c.flops_target, prune::scope_name(c.plan.scope), c.plan.ratio);
   }
   ProgressiveOptions po;
   po.step = c.step;
   po.last_step_epochs = c.last_step_epochs;
   po.flops_target = c.flops_target > 0 ? c.flops_target * double(prune::model_flops(m)) : 0;
   po.distilled = c.distilled;
+  po.taylor_images = c.taylor_images;
+  po.taylor_batch = c.taylor_batch;
   Model cur = progressive_prune(m, c.plan, po, c.train.empty() || c.epochs_per_step == 0 ? nullptr : &tc, data, c.out);
   save_model(c.out + "/model.safetensors", cur);
   const Measured after = measure(cur, data.test);

@@ -62,8 +62,11 @@ PipelineConfig PipelineConfig::load(const std::string& path) {
   p.prune_min_channels = pr.integer("min_channels", p.prune_min_channels, 1, 1 << 20);
   p.prune_criterion = pr.any_str("criterion", p.prune_criterion);
   p.prune_distilled = pr.boolean("distilled", p.prune_distilled);
-  pr.require(p.prune_criterion == "l1" || p.prune_criterion == "l2" || p.prune_criterion == "bn_scale",
-             "'criterion' must be one of l1, l2, bn_scale");
+  pr.require(p.prune_criterion == "l1" || p.prune_criterion == "l2" || p.prune_criterion == "bn_scale" ||
+                 p.prune_criterion == "taylor",
+             "'criterion' must be one of l1, l2, bn_scale, taylor");
+  p.prune_scope = pr.any_str("scope", p.prune_scope);
+  pr.require(p.prune_scope == "uniform" || p.prune_scope == "global", "'scope' must be one of uniform, global");
   pr.done();
   ConfigReader q = top.object("quantize");
   p.quant_calib = q.integer("calib", 1024, 0, 60000);

@@ -10,6 +10,7 @@
 //    "bench": {"latency_reps": 100, "throughput_reps": 10},
 //    "prune": {"ratio": 0.3, "step": 0.15, "epochs_per_step": 1,   (the first seed's KD student,
 //              "lr": 0.01, "criterion": "l1", "min_channels": 8,     progressively; "ratio": 0 skips;
+//              "scope": "uniform",                                   criterion and scope: kd prune's;
 //              "distilled": false},                                  true: fine-tuned with the teacher,
 //                                                                     the distill section's T and alpha)
 //    "quantize": {"calib": 1024, "observer": "minmax"}}             (INT8 PTQ of each KD student;
@@ -38,7 +39,7 @@ struct PipelineConfig {
   double prune_ratio = 0.3, prune_step = 0.15, prune_lr = 0.01;  // ratio 0: no pruning stage
   int64_t prune_epochs = 1, prune_min_channels = 8;
   bool prune_distilled = false;
-  std::string prune_criterion = "l1";
+  std::string prune_criterion = "l1", prune_scope = "uniform";
   std::string quant_observer = "minmax";
 
   static PipelineConfig load(const std::string& path);

@@ -8,6 +8,7 @@
 #include "distill/distiller.h"
 #include "nn/atomic_file.h"
 #include "nn/model_io.h"
+#include "prune/taylor.h"
 
 namespace kd::cli {
 
@@ -20,6 +21,13 @@ Objective finetune_objective(const DistilledFinetune& d, const TrainConfig& tc, 
   dc.temperature = {"constant", d.temperature, d.temperature};
   dc.alpha = {"constant", d.alpha, d.alpha};
   return distill::make_objective(dc, student, train_rows);
+}
+
+prune::Importance measured_importance(const Model& m, const prune::PlanOptions& plan, const Dataset& train,
+                                      int64_t images, int64_t batch) {
+  if (plan.criterion != prune::Criterion::taylor) return {};
+  KD_CHECK(train.size() > 0, "the taylor criterion needs training images to measure importance on");
+  return prune::taylor_importance(m, prune::channel_groups(m), train, images, batch);
 }
 
 Model progressive_prune(const Model& m, const prune::PlanOptions& plan, const ProgressiveOptions& po,
@@ -35,9 +43,10 @@ Model progressive_prune(const Model& m, const prune::PlanOptions& plan, const Pr
     const double r_prev = plan.ratio * double(k - 1) / double(steps), r_k = plan.ratio * double(k) / double(steps);
     prune::PlanOptions o = plan;
     o.ratio = 1.0 - (1.0 - r_k) / (1.0 - r_prev);
+    const prune::Importance imp = measured_importance(cur, o, data.train, po.taylor_images, po.taylor_batch);
     if (k == steps && po.flops_target > 0)
-      o.ratio = prune::ratio_for_flops(cur, o, po.flops_target / double(prune::model_flops(cur)));
-    const prune::Plan p = prune::make_plan(cur, o);
+      o.ratio = prune::ratio_for_flops(cur, o, po.flops_target / double(prune::model_flops(cur)), imp);
+    const prune::Plan p = prune::make_plan(cur, o, imp);
     write_file_atomic(out + "/plan-step" + std::to_string(k) + ".json", p.to_json().dump(1) + "\n");
     Model next = prune::pruned_model(cur, p);
     std::printf("== pruning step %lld/%lld: removed %lld channels, %s parameters left\n", (long long)k,

@@ -28,7 +28,14 @@ struct ProgressiveOptions {
   // (per-step rounding of channel counts would otherwise leave it a little above).
   double flops_target = 0;
   DistilledFinetune distilled;
+  int64_t taylor_images = 1024;  // criterion taylor: training images its importance is measured on, each step,
+  int64_t taylor_batch = 64;     // in mini-batches of this size
 };
+
+// The importance make_plan should use: measured on the first `images` training images for the
+// taylor criterion (prune/taylor.h); empty (read from the weights) for the others.
+prune::Importance measured_importance(const Model& m, const prune::PlanOptions& plan, const Dataset& train,
+                                      int64_t images, int64_t batch);
 
 Model progressive_prune(const Model& m, const prune::PlanOptions& plan, const ProgressiveOptions& po,
                         const TrainConfig* finetune, const Datasets& data, const std::string& out);

@@ -13,7 +13,8 @@ Criterion criterion_of(const std::string& name) {
   if (name == "l1") return Criterion::l1;
   if (name == "l2") return Criterion::l2;
   if (name == "bn_scale") return Criterion::bn_scale;
-  throw Error("unknown pruning criterion \"" + name + "\" (allowed: l1, l2, bn_scale)");
+  if (name == "taylor") return Criterion::taylor;
+  throw Error("unknown pruning criterion \"" + name + "\" (allowed: l1, l2, bn_scale, taylor)");
 }
 
 const char* criterion_name(Criterion c) {
@@ -21,9 +22,19 @@ const char* criterion_name(Criterion c) {
     case Criterion::l1: return "l1";
     case Criterion::l2: return "l2";
     case Criterion::bn_scale: return "bn_scale";
+    case Criterion::taylor:
+      return "taylor";
   }
   return "?";
 }
+
+Scope scope_of(const std::string& name) {
+  if (name == "uniform") return Scope::uniform;
+  if (name == "global") return Scope::global;
+  throw Error("unknown pruning scope \"" + name + "\" (allowed: uniform, global)");
+}
+
+const char* scope_name(Scope s) { return s == Scope::uniform ? "uniform" : "global"; }
 
 namespace {
 
@@ -64,6 +75,8 @@ Tensor gather(const Tensor& t, int dim, const std::vector<int64_t>& idx) {
 }  // namespace
 
 std::vector<double> channel_importance(const Model& m, const ChannelGroup& g, Criterion c) {
+  KD_CHECK(c != Criterion::taylor,
+           "prune: the taylor criterion is measured on data (prune/taylor.h), not read from the weights");
   std::vector<double> imp(size_t(g.channels), 0.0);
   for (const GroupMember& mem : g.members) {
     if (!mem.producer) continue;
@@ -86,28 +99,81 @@ std::vector<double> channel_importance(const Model& m, const ChannelGroup& g, Cr
   return imp;
 }
 
-Plan make_plan(const Model& m, const PlanOptions& opt) {
+namespace {
+
+// How many channels each group keeps, before rounding: uniform, each prunable group loses
+// floor(r C); global, the floor(r P) channels of lowest importance / group mean go.
+std::vector<int64_t> kept_counts(const std::vector<GroupPlan>& gs, const PlanOptions& opt) {
+  std::vector<int64_t> keep(gs.size());
+  for (size_t i = 0; i < gs.size(); ++i) {
+    const ChannelGroup& g = gs[i].group;
+    keep[i] = !g.prunable ? g.channels
+                          : std::max(std::min(opt.min_channels, g.channels),
+                                     g.channels - int64_t(std::floor(opt.ratio * g.channels)));
+  }
+  if (opt.scope == Scope::uniform) return keep;
+  struct Scored {
+    double score;
+    size_t group;
+    int64_t channel;
+  };
+  std::vector<Scored> all;
+  int64_t total = 0;
+  for (size_t i = 0; i < gs.size(); ++i) {
+    const ChannelGroup& g = gs[i].group;
+    if (!g.prunable) continue;
+    keep[i] = g.channels;
+    total += g.channels;
+    double mean = 0;
+    for (double v : gs[i].importance) mean += v;
+    mean /= double(g.channels);
+    // A group whose channels all score 0 (e.g. dead ones) has nothing to tell them apart: all 0.
+    for (int64_t c = 0; c < g.channels; ++c) all.push_back({mean > 0 ? gs[i].importance[size_t(c)] / mean : 0.0, i, c});
+  }
+  // Least important first; ties by group, then channel (deterministic).
+  std::stable_sort(all.begin(), all.end(), [](const Scored& a, const Scored& b) { return a.score < b.score; });
+  int64_t to_remove = int64_t(std::floor(opt.ratio * double(total)));
+  for (const Scored& s : all) {
+    if (to_remove == 0) break;
+    const int64_t floor_c = std::min(opt.min_channels, gs[s.group].group.channels);
+    if (keep[s.group] > floor_c) --keep[s.group], --to_remove;
+  }
+  return keep;
+}
+
+}  // namespace
+
+Plan make_plan(const Model& m, const PlanOptions& opt, const Importance& given) {
   KD_CHECK(opt.ratio >= 0 && opt.ratio < 1, "prune: ratio ", opt.ratio, " must be in [0, 1)");
   KD_CHECK(opt.min_channels >= 1 && opt.round_to >= 1, "prune: min_channels and round_to must be at least 1");
   Plan p;
   p.options = opt;
-  for (const ChannelGroup& g : channel_groups(m)) {
+  const std::vector<ChannelGroup> groups = channel_groups(m);
+  KD_CHECK(given.empty() || given.size() == groups.size(), "prune: importance given for ", given.size(),
+           " groups, the model has ", groups.size());
+  KD_CHECK(!given.empty() || opt.criterion != Criterion::taylor,
+           "prune: the taylor criterion needs its importance measured on data (prune/taylor.h)");
+  for (size_t i = 0; i < groups.size(); ++i) {
     GroupPlan gp;
-    gp.group = g;
-    gp.importance = channel_importance(m, g, opt.criterion);
-    int64_t keep_n = g.channels;
-    if (g.prunable) {
-      keep_n = std::max(std::min(opt.min_channels, g.channels), g.channels - int64_t(std::floor(opt.ratio * g.channels)));
-      keep_n = std::min(g.channels, (keep_n + opt.round_to - 1) / opt.round_to * opt.round_to);
-    }
-    std::vector<int64_t> order(size_t(g.channels));
+    gp.group = groups[i];
+    gp.importance = given.empty() ? channel_importance(m, groups[i], opt.criterion) : given[i];
+    KD_CHECK(int64_t(gp.importance.size()) == groups[i].channels, "prune: importance of group ", i, " has ",
+             gp.importance.size(), " values for ", groups[i].channels, " channels");
+    p.groups.push_back(std::move(gp));
+  }
+  const std::vector<int64_t> counts = kept_counts(p.groups, opt);
+  for (size_t i = 0; i < p.groups.size(); ++i) {
+    GroupPlan& gp = p.groups[i];
+    const int64_t C = gp.group.channels;
+    const int64_t keep_n =
+        gp.group.prunable ? std::min(C, (counts[i] + opt.round_to - 1) / opt.round_to * opt.round_to) : C;
+    std::vector<int64_t> order(static_cast<size_t>(C));
     std::iota(order.begin(), order.end(), 0);
     // Most important first; ties keep the lower index (deterministic).
     std::stable_sort(order.begin(), order.end(),
                      [&](int64_t a, int64_t b) { return gp.importance[size_t(a)] > gp.importance[size_t(b)]; });
     gp.keep.assign(order.begin(), order.begin() + keep_n);
     std::sort(gp.keep.begin(), gp.keep.end());
-    p.groups.push_back(std::move(gp));
   }
   return p;
 }
@@ -131,10 +197,16 @@ nlohmann::json Plan::to_json() const {
                   {"kept", g.keep.size()}, {"removed", removed}, {"importance", g.importance},
                   {"prunable", g.group.prunable}, {"why_not", g.group.why_not}, {"tensors", members}});
   }
-  return {{"criterion", criterion_name(options.criterion)}, {"ratio", options.ratio},
-          {"min_channels", options.min_channels}, {"round_to", options.round_to},
-          {"why", "channels ranked by importance within each dependency group; the least important removed"},
-          {"groups", gs}};
+  return {
+      {"criterion", criterion_name(options.criterion)},
+      {"scope", scope_name(options.scope)},
+      {"ratio", options.ratio},
+      {"min_channels", options.min_channels},
+      {"round_to", options.round_to},
+      {"why", options.scope == Scope::uniform
+                  ? "channels ranked by importance within each dependency group; the least important removed"
+                  : "channels ranked across groups by importance / their group's mean; the least important removed"},
+      {"groups", gs}};
 }
 
 Model masked_model(const Model& m, const Plan& p) {
@@ -205,12 +277,12 @@ int64_t model_flops(const Model& m) {
   return f;
 }
 
-double ratio_for_flops(const Model& m, PlanOptions opt, double target) {
+double ratio_for_flops(const Model& m, PlanOptions opt, double target, const Importance& given) {
   const double full = double(model_flops(m));
   double lo = 0, hi = 0.95;
   for (int it = 0; it < 30; ++it) {
     opt.ratio = 0.5 * (lo + hi);
-    const double f = double(model_flops(pruned_model(m, make_plan(m, opt)))) / full;
+    const double f = double(model_flops(pruned_model(m, make_plan(m, opt, given)))) / full;
     (f > target ? lo : hi) = opt.ratio;
   }
   return hi;

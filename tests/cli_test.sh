@@ -108,10 +108,20 @@ echo "{\"flops_target\": 0.6, \"step\": 0.05, \"min_channels\": 4, \"out\": \"$t
 out=$("$KD" prune --model "$tmp/run/model.safetensors" --config "$tmp/prflops.json" 2>&1)
 kept=$(grep -o "FLOPs kept [0-9.]*" <<<"$out" | grep -o "[0-9.]*$")
 awk -v k="${kept:-999}" 'BEGIN { exit !(k <= 60.0 && k > 40.0) }' || { echo "FAIL: flops_target 0.6 kept ${kept:-?}% of the FLOPs"; fails=$((fails+1)); }
+# The same target with first-order Taylor importance (measured on 256 training images) ranked
+# globally across groups: the plan says so, and the target holds.
+echo "{\"criterion\": \"taylor\", \"taylor_images\": 256, \"scope\": \"global\", \"flops_target\": 0.6, \"step\": 0.3, \"min_channels\": 4, \"out\": \"$tmp/prt\"}" >"$tmp/prtaylor.json"
+out=$("$KD" prune --model "$tmp/run/model.safetensors" --config "$tmp/prtaylor.json" 2>&1)
+kept=$(grep -o "FLOPs kept [0-9.]*" <<<"$out" | grep -o "[0-9.]*$")
+awk -v k="${kept:-999}" 'BEGIN { exit !(k <= 60.0 && k > 40.0) }' || { echo "FAIL: taylor/global flops_target 0.6 kept ${kept:-?}% of the FLOPs"; fails=$((fails+1)); }
+grep -q '"criterion": "taylor"' "$tmp/prt/plan-step1.json" && grep -q '"scope": "global"' "$tmp/prt/plan-step1.json" ||
+  { echo "FAIL: the taylor/global plan does not name its criterion and scope"; fails=$((fails+1)); }
+echo '{"ratio": 0.3, "scope": "layer"}' >"$tmp/prbad3.json"
+expect 1 "allowed: uniform, global" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prbad3.json"
 echo '{"ratio": 0.3, "flops_target": 0.5}' >"$tmp/prbad.json"
 expect 1 "give exactly one of 'ratio' and 'flops_target'" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prbad.json"
 echo '{"ratio": 0.3, "criterion": "taylor2"}' >"$tmp/prbad2.json"
-expect 1 "allowed: l1, l2, bn_scale" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prbad2.json"
+expect 1 "allowed: l1, l2, bn_scale, taylor" -- prune --model "$tmp/run/model.safetensors" --config "$tmp/prbad2.json"
 # kd gate: a few gated training steps on 512 images, distilled from the short run's model; the
 # report's rows, the gated file measured again, and config errors.
 cat >"$tmp/gate.json" <<JSON
