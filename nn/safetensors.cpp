@@ -78,7 +78,7 @@ json parse_header(const std::string& text, const std::string& where) {
   json header;
   try {
     header = json::parse(text, check_keys);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse errors, and numbers out of range (406: "5E840")
     bad(where, "header is not valid JSON: ", e.what());
   }
   if (!header.is_object()) bad(where, "header is not a JSON object but ", header.type_name());
