@@ -72,7 +72,25 @@ Parity split_parity(const float* x, int64_t H, int64_t W, int slot) {
   p.rows = (H + 3) / 2;
   p.plane_size = p.rows * p.Wd + kTapsSlack;
   p.planes = scratch(slot, size_t(4 * p.plane_size));
-  std::memset(p.planes, 0, sizeof(float) * size_t(4 * p.plane_size));
+  // Zero only what the deinterleave below does not write: the padding. Plane (a, b) row rr holds
+  // padded row R = 2 rr + a, slot cc padded column C = 2 cc + b; inside means 1 <= R <= H and
+  // 1 <= C <= W. (Zeroing all four planes first cost 9% of a batch-64 student pass.)
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 2; ++b) {
+      float* plane = p.planes + (a * 2 + b) * p.plane_size;
+      const int64_t first_out = (W - b) / 2 + 1;  // the first slot with C > W
+      for (int64_t rr = 0; rr < p.rows; ++rr) {
+        float* row = plane + rr * p.Wd;
+        const int64_t R = 2 * rr + a;
+        if (R < 1 || R > H) {
+          std::memset(row, 0, sizeof(float) * size_t(p.Wd));
+          continue;
+        }
+        if (b == 0) row[0] = 0.f;  // C = 0
+        for (int64_t cc = first_out; cc < p.Wd; ++cc) row[cc] = 0.f;
+      }
+      std::memset(plane + p.rows * p.Wd, 0, sizeof(float) * size_t(kTapsSlack));
+    }
   // Padded coordinate (R, Cc) = (r + 1, c + 1).
   for (int64_t r = 0; r < H; ++r) {
     const int64_t R = r + 1;
@@ -136,6 +154,7 @@ void dw3x3_forward(Isa isa, const float* x, const float* w, const ConvGeom& g, f
   }
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
   if (use_rows(isa, g)) return avx512::dw3x3_s1_rows_forward(x, w, g.H, g.W, out);
+  if (isa == Isa::avx512 && g.stride == 2) return avx512::dw3x3_s2_rows_forward(x, w, g.H, g.W, out);
 #endif
   const int64_t H = g.H, W = g.W, Ho = g.Ho(), Wo = g.Wo();
   if (g.stride == 1) {

@@ -16,6 +16,10 @@
 namespace kd::kernels::avx512 {
 
 void dw3x3_s1_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out);
+// Stride 2 (forward only): each input row is loaded as two vectors of 32 columns and
+// deinterleaved in registers (even columns: the centre taps; odd: the right taps, and one lane
+// later the left taps), instead of dw3x3.cpp's four parity planes copied per call and compacted.
+void dw3x3_s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out);
 // Summed over `planes` planes of one channel (x + p * x_stride, dout + p * d_stride), reduced once.
 void dw3x3_s1_rows_weight(const float* x, const float* dout, int64_t H, int64_t W, int64_t planes, int64_t x_stride,
                           int64_t d_stride, float* dw);

@@ -77,6 +77,60 @@ void dw3x3_s1_rows_forward(const float* x, const float* w, int64_t H, int64_t W,
   }
 }
 
+namespace {
+// One input row, deinterleaved for 16 stride-2 outputs from column o0: centre = x[2(o0+k)],
+// right = x[2(o0+k) + 1], left = x[2(o0+k) - 1] (the odd columns one lane later: lane 0 is the
+// previous chunk's last odd column, or the padding for the first chunk).
+struct S2Row {
+  __m512 left, centre, right;
+};
+S2Row s2_row(const float* row, int64_t W, int64_t o0, __m512 prev_odd) {
+  const int64_t c = 2 * o0;
+  const __m512 v0 = _mm512_maskz_loadu_ps(lanes(0, W - c), row + c);
+  const __m512 v1 = _mm512_maskz_loadu_ps(lanes(0, W - c - 16), row + c + 16);
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  const __m512 o = _mm512_permutex2var_ps(v0, odd, v1);
+  const __m512 left =
+      _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(o), _mm512_castps_si512(prev_odd), 15));
+  return {left, _mm512_permutex2var_ps(v0, even, v1), o};
+}
+}  // namespace
+
+void dw3x3_s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out) {
+  const int64_t Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
+  __m512 k[9];
+  for (int q = 0; q < 9; ++q) k[q] = _mm512_set1_ps(w[q]);
+  // Output row oy reads input rows 2 oy - 1 + i (i = 0, 1, 2). Four output rows at once: four
+  // independent accumulators, and input row 2 oy + 1 serves rows oy and oy + 1.
+  constexpr int R = 4;
+  for (int64_t oy0 = 0; oy0 < Ho; oy0 += R) {
+    const int rows = int(std::min<int64_t>(R, Ho - oy0));
+    __m512 prev[2 * R + 1];  // per input row of the block: the previous chunk's odd columns
+    for (auto& v : prev) v = _mm512_setzero_ps();
+    for (int64_t o0 = 0; o0 < Wo; o0 += 16) {
+      __m512 acc[R];
+      for (auto& a : acc) a = _mm512_setzero_ps();
+      for (int t = 0; t < 2 * rows + 1; ++t) {
+        const int64_t r = 2 * oy0 - 1 + t;
+        if (r < 0 || r >= H) continue;
+        const S2Row in = s2_row(x + r * W, W, o0, prev[t]);
+        prev[t] = in.right;
+        // Input row t of the block is kernel row i = t - 2 o of output row o.
+        for (int o = 0; o < rows; ++o) {
+          const int i = t - 2 * o;
+          if (i < 0 || i > 2) continue;
+          acc[o] = _mm512_fmadd_ps(in.left, k[3 * i], acc[o]);
+          acc[o] = _mm512_fmadd_ps(in.centre, k[3 * i + 1], acc[o]);
+          acc[o] = _mm512_fmadd_ps(in.right, k[3 * i + 2], acc[o]);
+        }
+      }
+      const __mmask16 m = lanes(0, Wo - o0);
+      for (int o = 0; o < rows; ++o) _mm512_mask_storeu_ps(out + (oy0 + o) * Wo + o0, m, acc[o]);
+    }
+  }
+}
+
 void dw3x3_s1_rows_weight(const float* x, const float* dout, int64_t H, int64_t W, int64_t planes, int64_t x_stride,
                           int64_t d_stride, float* dw) {
   __m512 acc[9];
