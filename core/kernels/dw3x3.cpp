@@ -179,6 +179,7 @@ void dw3x3_backward_input(Isa isa, const float* dout, const float* w, const Conv
     return;
   }
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
+  if (isa == Isa::avx512 && g.stride == 2) return avx512::dw3x3_s2_rows_input(dout, w, g.H, g.W, dx);
   if (use_rows(isa, g)) {  // the forward of dout with the flipped kernel (Ho = H, Wo = W)
     float wf[9];
     flip(w, wf);
@@ -208,6 +209,7 @@ void dw3x3_backward_weight(Isa isa, const float* x, const float* dout, const Con
   }
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
   if (use_rows(isa, g)) return avx512::dw3x3_s1_rows_weight(x, dout, g.H, g.W, 1, 0, 0, dw);
+  if (isa == Isa::avx512 && g.stride == 2) return avx512::dw3x3_s2_rows_weight(x, dout, g.H, g.W, 1, 0, 0, dw);
 #endif
   const int64_t H = g.H, W = g.W, Ho = g.Ho(), Wo = g.Wo();
   if (g.stride == 1) {
@@ -225,6 +227,8 @@ void dw3x3_backward_weight_planes(Isa isa, const float* x, const float* dout, co
                                   int64_t x_stride, int64_t d_stride, float* dw) {
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
   if (use_rows(isa, g)) return avx512::dw3x3_s1_rows_weight(x, dout, g.H, g.W, n, x_stride, d_stride, dw);
+  if (isa == Isa::avx512 && g.stride == 2)
+    return avx512::dw3x3_s2_rows_weight(x, dout, g.H, g.W, n, x_stride, d_stride, dw);
 #endif
   for (int64_t i = 0; i < n; ++i) dw3x3_backward_weight(isa, x + i * x_stride, dout + i * d_stride, g, dw);
 }

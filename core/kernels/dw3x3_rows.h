@@ -20,6 +20,12 @@ void dw3x3_s1_rows_forward(const float* x, const float* w, int64_t H, int64_t W,
 // deinterleaved in registers (even columns: the centre taps; odd: the right taps, and one lane
 // later the left taps), instead of dw3x3.cpp's four parity planes copied per call and compacted.
 void dw3x3_s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out);
+// Stride 2, input gradient (dx overwritten): per input row the even and odd columns are summed
+// separately from the one or two output rows that read it, then interleaved in registers.
+void dw3x3_s2_rows_input(const float* dout, const float* w, int64_t H, int64_t W, float* dx);
+// Stride 2, weight gradient summed over `planes` planes of one channel (as the stride-1 one).
+void dw3x3_s2_rows_weight(const float* x, const float* dout, int64_t H, int64_t W, int64_t planes, int64_t x_stride,
+                          int64_t d_stride, float* dw);
 // Summed over `planes` planes of one channel (x + p * x_stride, dout + p * d_stride), reduced once.
 void dw3x3_s1_rows_weight(const float* x, const float* dout, int64_t H, int64_t W, int64_t planes, int64_t x_stride,
                           int64_t d_stride, float* dw);

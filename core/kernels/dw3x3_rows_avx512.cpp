@@ -131,6 +131,65 @@ void dw3x3_s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W,
   }
 }
 
+void dw3x3_s2_rows_input(const float* dout, const float* w, int64_t H, int64_t W, float* dx) {
+  const int64_t Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
+  // Input column 2m is read by output column m through kernel column 1; column 2m + 1 by output
+  // column m through kernel column 2 and by m + 1 through kernel column 0. Input row 2q is read by
+  // output row q through kernel row 1; row 2q + 1 by q through row 2 and by q + 1 through row 0.
+  const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  for (int64_t r = 0; r < H; ++r) {
+    int64_t oy[2], ki[2];
+    int n = 0;
+    if (r % 2 == 0) {
+      oy[n] = r / 2, ki[n++] = 1;
+    } else {
+      oy[n] = r / 2, ki[n++] = 2;
+      if (r / 2 + 1 < Ho) oy[n] = r / 2 + 1, ki[n++] = 0;
+    }
+    for (int64_t o0 = 0; o0 < Wo; o0 += 16) {
+      __m512 even = _mm512_setzero_ps(), odd = _mm512_setzero_ps();
+      for (int t = 0; t < n; ++t) {
+        const float* d = dout + oy[t] * Wo + o0;
+        const float* k = w + 3 * ki[t];
+        const __m512 dc = _mm512_maskz_loadu_ps(lanes(0, Wo - o0), d);
+        const __m512 dn = _mm512_maskz_loadu_ps(lanes(0, Wo - o0 - 1), d + 1);  // output column m + 1
+        even = _mm512_fmadd_ps(dc, _mm512_set1_ps(k[1]), even);
+        odd = _mm512_fmadd_ps(dc, _mm512_set1_ps(k[2]), odd);
+        odd = _mm512_fmadd_ps(dn, _mm512_set1_ps(k[0]), odd);
+      }
+      float* row = dx + r * W + 2 * o0;
+      _mm512_mask_storeu_ps(row, lanes(0, W - 2 * o0), _mm512_permutex2var_ps(even, lo_idx, odd));
+      _mm512_mask_storeu_ps(row + 16, lanes(0, W - 2 * o0 - 16), _mm512_permutex2var_ps(even, hi_idx, odd));
+    }
+  }
+}
+
+void dw3x3_s2_rows_weight(const float* x, const float* dout, int64_t H, int64_t W, int64_t planes, int64_t x_stride,
+                          int64_t d_stride, float* dw) {
+  const int64_t Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
+  __m512 acc[9];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (int64_t p = 0; p < planes; ++p) {
+    const float *xp = x + p * x_stride, *dp = dout + p * d_stride;
+    for (int64_t oy = 0; oy < Ho; ++oy)
+      for (int i = 0; i < 3; ++i) {  // dw[i][j] += sum dout[oy][ox] x[2 oy - 1 + i][2 ox - 1 + j]
+        const int64_t r = 2 * oy - 1 + i;
+        if (r < 0 || r >= H) continue;
+        __m512 prev = _mm512_setzero_ps();
+        for (int64_t o0 = 0; o0 < Wo; o0 += 16) {
+          const __m512 d = _mm512_maskz_loadu_ps(lanes(0, Wo - o0), dp + oy * Wo + o0);
+          const S2Row in = s2_row(xp + r * W, W, o0, prev);
+          prev = in.right;
+          acc[3 * i] = _mm512_fmadd_ps(d, in.left, acc[3 * i]);
+          acc[3 * i + 1] = _mm512_fmadd_ps(d, in.centre, acc[3 * i + 1]);
+          acc[3 * i + 2] = _mm512_fmadd_ps(d, in.right, acc[3 * i + 2]);
+        }
+      }
+  }
+  for (int q = 0; q < 9; ++q) dw[q] += _mm512_reduce_add_ps(acc[q]);
+}
+
 void dw3x3_s1_rows_weight(const float* x, const float* dout, int64_t H, int64_t W, int64_t planes, int64_t x_stride,
                           int64_t d_stride, float* dw) {
   __m512 acc[9];
