@@ -142,7 +142,8 @@ bool dw3x3_applies(const ConvGeom& g) {
   return g.kh == 3 && g.kw == 3 && g.pad == 1 && (g.stride == 1 || g.stride == 2) && g.H >= 1 && g.W >= 1;
 }
 
-// AVX-512 runs stride 1 along rows with masked loads (dw3x3_rows.h) instead of the taps below.
+// AVX-512 runs along rows with masked loads (dw3x3_rows.h) instead of the taps below: stride 1
+// here, stride 2 by its own checks in each function.
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
 static bool use_rows(Isa isa, const ConvGeom& g) { return isa == Isa::avx512 && g.stride == 1; }
 #endif
