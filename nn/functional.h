@@ -4,6 +4,7 @@
 // torch.nn.functional so goldens from it apply directly.
 // Dimension legend: N batch, C channels, H/W height/width, K classes, O output channels.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -19,8 +20,10 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int padding, in
 // and updates running stats in place with the unbiased one (as PyTorch):
 //   running = (1 - momentum) * running + momentum * batch_stat.
 // Eval: normalises with the running stats.
+// lo/hi fuse a following relu (0, inf) or relu6 (0, 6): the output clamped to [lo, hi] in the same
+// pass, and the gradient passed only strictly inside (as relu's and relu6's).
 Var batch_norm2d(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean, Tensor& running_var,
-                 bool training, float momentum, float eps);
+                 bool training, float momentum, float eps, float lo = -INFINITY, float hi = INFINITY);
 
 Var relu(const Var& x);
 Var relu6(const Var& x);  // min(max(x, 0), 6); gradient 0 at and beyond both kinks as PyTorch

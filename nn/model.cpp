@@ -49,11 +49,9 @@ Var Model::forward(const Var& x, bool training, Rng* dropout_rng, std::map<std::
   // How many nodes read each value (the model output counts as a reader).
   const bool fuse = fuse_inference && !training && !grad_enabled();
   std::map<std::string, int> readers;
-  if (fuse) {
-    for (const Node& n : graph.nodes)
-      for (const std::string& in : n.inputs) ++readers[in];
-    ++readers[graph.output];
-  }
+  for (const Node& n : graph.nodes)
+    for (const std::string& in : n.inputs) ++readers[in];
+  ++readers[graph.output];
   auto private_to = [&](const Node& producer, const Node& consumer) {
     return consumer.inputs.size() == 1 && consumer.inputs[0] == producer.name && readers[producer.name] == 1 &&
            !(taps && taps->count(producer.name)) && !(hook && hook->nodes.count(producer.name));
@@ -84,6 +82,22 @@ Var Model::forward(const Var& x, bool training, Rng* dropout_rng, std::map<std::
       if (taps && taps->count(last.name)) (*taps)[last.name] = out;
       v[last.name] = out;
       idx += act ? 2 : 1;
+      continue;
+    }
+    // batchnorm2d -> relu | relu6 whose BN output nobody else reads: one op (the activation
+    // clamped in the BN's pass, its gradient masked inside the BN's backward).
+    if (fuse_bn_act && n.op == "batchnorm2d" && idx + 1 < graph.nodes.size() &&
+        (graph.nodes[idx + 1].op == "relu" || graph.nodes[idx + 1].op == "relu6") &&
+        private_to(n, graph.nodes[idx + 1])) {
+      const Node& act = graph.nodes[idx + 1];
+      Var y = F::batch_norm2d(v.at(n.inputs[0]), P(n.name, "weight"), P(n.name, "bias"),
+                              buffers.at(n.name + ".running_mean"), buffers.at(n.name + ".running_var"), training,
+                              n.attrs["momentum"].get<float>(), n.attrs["eps"].get<float>(), 0.f,
+                              act.op == "relu6" ? 6.f : INFINITY);
+      y = hooked(act.name, y);
+      if (taps && taps->count(act.name)) (*taps)[act.name] = y;
+      v[act.name] = std::move(y);
+      ++idx;
       continue;
     }
     const Var& a = v.at(n.inputs[0]);

@@ -39,6 +39,10 @@ struct Model {
   Var forward(const Var& x, bool training, Rng* dropout_rng = nullptr, std::map<std::string, Var>* taps = nullptr,
               const NodeHook* hook = nullptr);
   bool fuse_inference = true;
+  // Otherwise (training, or with gradients), batchnorm2d -> relu | relu6 chains whose BN output
+  // nobody else reads (nor taps, nor a hook) run as one op (F::batch_norm2d's lo/hi). false: op by
+  // op (tests compare the two).
+  bool fuse_bn_act = true;
 
   int64_t num_params() const;
   void zero_grad();

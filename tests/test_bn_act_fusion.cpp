@@ -1,0 +1,78 @@
+// batchnorm2d -> relu | relu6 fused into one op (F::batch_norm2d's lo/hi, Model::fuse_bn_act):
+// the op against batch_norm2d followed by relu / relu6, forward and all three gradients, in
+// training and eval mode, with values placed on the kinks; and both reference models' training
+// forward and parameter gradients fused against op by op.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "nn/functional.h"
+#include "random_tensor.h"
+#include "test_models.h"
+
+using namespace kd;
+
+namespace {
+
+double max_rel_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.numel() == b.numel());
+  double worst = 0, scale = 1e-6;
+  for (int64_t i = 0; i < a.numel(); ++i) scale = std::max(scale, double(std::fabs(b.f32()[i])));
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, double(std::fabs(a.f32()[i] - b.f32()[i])));
+  return worst / scale;
+}
+
+}  // namespace
+
+TEST_CASE("batch_norm2d with a fused relu / relu6 equals the two ops") {
+  for (bool training : {true, false})
+    for (float hi : {INFINITY, 6.f}) {
+      INFO("training " << training << " hi " << hi);
+      Tensor x = test::randn({3, 4, 5, 6}, 1);
+      for (int64_t i = 0; i < x.numel(); i += 7) x.f32()[i] *= 8.f;  // some values beyond relu6's 6
+      const Tensor g0 = test::randn({4}, 2), b0 = test::randn({4}, 3), gy = test::randn({3, 4, 5, 6}, 4);
+      Tensor rm0 = test::randn({4}, 5), rv0 = Tensor::empty({4});
+      for (int64_t c = 0; c < 4; ++c) rv0.f32()[c] = 0.5f + 0.25f * float(c);
+      Tensor out[2], dx[2], dg[2], db[2], rm[2];
+      for (int fused = 0; fused < 2; ++fused) {
+        Var xv(x.clone(), true), gv(g0.clone(), true), bv(b0.clone(), true);
+        Tensor m = rm0.clone(), v = rv0.clone();
+        Var y = fused ? F::batch_norm2d(xv, gv, bv, m, v, training, 0.1f, 1e-5f, 0.f, hi)
+                      : (hi == 6.f ? F::relu6(F::batch_norm2d(xv, gv, bv, m, v, training, 0.1f, 1e-5f))
+                                   : F::relu(F::batch_norm2d(xv, gv, bv, m, v, training, 0.1f, 1e-5f)));
+        F::mse_loss(y, gy).backward();
+        out[fused] = y.value(), dx[fused] = xv.grad(), dg[fused] = gv.grad(), db[fused] = bv.grad(), rm[fused] = m;
+      }
+      int clamped = 0;
+      for (int64_t i = 0; i < out[0].numel(); ++i) clamped += out[0].f32()[i] == 0.f || out[0].f32()[i] == hi;
+      CHECK(clamped > 10);                         // the kinks are exercised
+      CHECK(max_rel_diff(out[1], out[0]) == 0.0);  // the same float expression
+      CHECK(max_rel_diff(dx[1], dx[0]) < 1e-6);
+      CHECK(max_rel_diff(dg[1], dg[0]) < 1e-6);
+      CHECK(max_rel_diff(db[1], db[0]) < 1e-6);
+      CHECK(max_rel_diff(rm[1], rm[0]) == 0.0);
+    }
+}
+
+TEST_CASE("models: BN+activation fusion changes neither the training forward nor the gradients") {
+  for (const nlohmann::json& cfg : {nlohmann::json{{"family", "dsnet"}, {"width", 0.5}},
+                                    nlohmann::json{{"family", "resnet"}, {"widths", {8, 16}}, {"blocks", {1, 1}}}}) {
+    INFO(cfg.dump());
+    const Tensor x = test::randn({4, 1, 28, 28}, 9), target = test::randn({4, 10}, 10);
+    Tensor logits[2];
+    std::map<std::string, Tensor> grads[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      Model m = test::trained_looking_model(cfg, 3);
+      m.fuse_bn_act = fused == 1;
+      Var y = m.forward(Var(x), true);
+      F::mse_loss(y, target).backward();
+      logits[fused] = y.value();
+      for (auto& [name, p] : m.params) grads[fused][name] = p.grad();
+    }
+    CHECK(max_rel_diff(logits[1], logits[0]) == 0.0);
+    for (auto& [name, g] : grads[0]) {
+      INFO(name);
+      CHECK(max_rel_diff(grads[1].at(name), g) < 1e-5);
+    }
+  }
+}
