@@ -251,6 +251,46 @@ int bench_kernels(int argc, char** argv) {
     if (!json)
       std::printf("%-44s %-9s %9.4f %8.2f %6.1f%% %9s %8s\n", "sgemm (Eigen) 512x512x512", "fwd", fp32_ms, fp32_g,
                   100 * fp32_g / peak, "-", "-");
+    // The FP32 activation layout, measured on the student's pointwise convolutions: NCHW (kd's
+    // layout) computes one GEMM per image, Y_n[O, HW] = W[O, C] X_n[C, HW], images over the threads;
+    // NHWC would compute one GEMM for the batch, Y[N HW, O] = X[N HW, C] W^T[C, O], row blocks over
+    // the threads. Same arithmetic, different matrix shapes and memory order.
+    for (int64_t nb : {batch, int64_t(1)})
+      for (auto [C, O, HW] : {std::tuple<int64_t, int64_t, int64_t>{16, 32, 28 * 28}, {64, 128, 7 * 7}}) {
+        std::vector<float> x(size_t(nb * C * HW)), w(size_t(O * C)), y(size_t(nb * O * HW));
+        for (float& v : x) v = r.normal();
+        for (float& v : w) v = r.normal();
+        const double nchw = median_ms(
+            [&] {
+              parallel_for(nb, nb > 1, [&](int64_t n) {
+                MatMap(y.data() + n * O * HW, O, HW).noalias() =
+                    CMatMap(w.data(), O, C) * CMatMap(x.data() + n * C * HW, C, HW);
+              });
+            },
+            reps);
+        const int64_t rows = nb * HW, parts = std::min<int64_t>(rows / 16 + 1, 2 * num_threads());
+        const double nhwc = median_ms(
+            [&] {
+              parallel_for(parts, rows >= 4096, [&](int64_t t) {
+                const int64_t r0 = rows * t / parts, r1 = rows * (t + 1) / parts;
+                MatMap(y.data() + r0 * O, r1 - r0, O).noalias() =
+                    CMatMap(x.data() + r0 * C, r1 - r0, C) * CMatMap(w.data(), O, C).transpose();
+              });
+            },
+            reps);
+        char shape[96];
+        std::snprintf(shape, sizeof shape, "N%lld C%lld->O%lld HW%lld", (long long)nb, (long long)C, (long long)O,
+                      (long long)HW);
+        out["kernels"].push_back({{"kernel", "pointwise_layout"},
+                                  {"shape", shape},
+                                  {"pass", "fwd"},
+                                  {"ms", nchw},
+                                  {"nchw_ms", nchw},
+                                  {"nhwc_ms", nhwc}});
+        if (!json)
+          std::printf("%-44s %-9s %9.4f NCHW %9.4f NHWC (%.2fx)\n", ("pointwise layout " + std::string(shape)).c_str(),
+                      "fwd", nchw, nhwc, nchw / nhwc);
+      }
     std::vector<uint8_t> A(size_t(M * K));
     std::vector<int8_t> W(size_t(N * K));
     for (auto& v : A) v = uint8_t(r.next_u64());
