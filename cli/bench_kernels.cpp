@@ -359,7 +359,8 @@ int bench_kernels(int argc, char** argv) {
     }
   }
   // Fused distillation loss, forward + gradient: 10-class heads and language-model vocabularies.
-  // Bytes: s and t read twice, three exponential rows written and read back, the gradient written.
+  // Bytes: what any implementation must move to or from memory, s and t read once and the gradient
+  // written once (12 bytes a logit); the scratch rows stay in the core's cache (L2) per row.
   for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{{batch, 10}, {32, 32000}, {8, 152064}}) {
     auto s = std::vector<float>(static_cast<size_t>(N * K)), t = s, grad = s;
     Rng r(2, 5);
@@ -369,7 +370,7 @@ int bench_kernels(int argc, char** argv) {
     kernels::KdLossArgs args{s.data(), t.data(), y.data(), N, K, 4.f, 0.9f, grad.data()};
     const double ms = median_ms([&] { kernels::kd_loss(isa, args); }, reps);
     const double ref = median_ms([&] { kernels::kd_loss(Isa::ref, args); }, std::max(3, reps / 5));
-    const double gbs = 11.0 * 4 * double(N * K) / (ms * 1e-3) * 1e-9;
+    const double gbs = 3.0 * 4 * double(N * K) / (ms * 1e-3) * 1e-9;
     const std::string shape = "N" + std::to_string(N) + " K" + std::to_string(K) + " T4 a0.9";
     out["kernels"].push_back({{"kernel", "kd_loss"}, {"shape", shape}, {"pass", "fwd+grad"}, {"ms", ms},
                               {"gbps", gbs}, {"pct_bandwidth", 100 * gbs / bw}, {"ref_ms", ref}, {"speedup", ref / ms}});
