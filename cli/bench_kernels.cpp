@@ -348,7 +348,9 @@ int bench_kernels(int argc, char** argv) {
       const double ms = median_ms([&] { pass(false); }, reps), dref = median_ms([&] { pass(true); }, std::max(3, reps / 5));
       const double g = 2.0 * double(Nimg * Ho * Wo * Cc * 9) / (ms * 1e-3) * 1e-9;
       const std::string shape = "N64 C64 14x14 s" + std::to_string(stride);
-      const char* variant = kernels::selected_isa() == Isa::avx512 ? "avx512" : "ref";
+      kernels::DwU8Args probe{};
+      probe.kh = probe.kw = 3;
+      const char* variant = kernels::dw_u8_selected(probe);
       out["kernels"].push_back({{"kernel", std::string("dw3x3_u8_") + variant}, {"shape", shape}, {"pass", "fwd"},
                                 {"ms", ms}, {"gops", g}, {"pct_int8_peak", 100 * g / ipeak}, {"ref_ms", dref},
                                 {"speedup", dref / ms}});

@@ -47,7 +47,7 @@ TEST_CASE("dw_u8: variants equal the reference, and the reference the formula") 
           want[size_t((oh * Wo + ow) * t.C + c)] =
               uint8_t(requantize(acc, {m0[size_t(c)], sh[size_t(c)]}, zp_out, 0, 255));
         }
-    for (const char* v : {"ref", "avx512"}) {
+    for (const char* v : {"ref", "avx512", "avx512vnni"}) {
       std::vector<uint8_t> got(want.size() + 16, 0xAB);  // bytes past the end must stay untouched
       a.y = got.data();
       if (!dw_u8_variant(v, a)) continue;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/kernels/dw_u8.h"
 #include "core/kernels/gemm_u8s8.h"
 #if defined(__aarch64__)
 #include <asm/hwcap.h>
@@ -87,6 +88,8 @@ Isa selected_isa() {
 }
 
 std::vector<KernelVariant> kernel_variants() {
+  DwU8Args dw3x3{};
+  dw3x3.kh = dw3x3.kw = 3;
   const std::string isa = isa_name(selected_isa());
   const bool simd = selected_isa() != Isa::ref;
   return {
@@ -103,8 +106,10 @@ std::vector<KernelVariant> kernel_variants() {
        "(nn/ops/conv2d_shifted.h) where at most 15% of columns are wasted, else im2col"},
       {"int8 GEMM u8 x s8 -> s32", gemm_s8_name(gemm_s8_selected()),
        "packed 16x4 weight blocks (core/kernels/gemm_u8s8.h); variants: ref avx2 avx512vnni neon neon_dot"},
-      {"int8 depthwise (u8 NHWC, requantization fused)", selected_isa() == Isa::avx512 ? "avx512" : "ref",
-       "16 channels per vector (core/kernels/dw_u8.h); other ISAs run the reference"},
+      {"int8 depthwise 3x3 (u8 NHWC, requantization fused)", dw_u8_selected(dw3x3),
+       "16 channels per vector (core/kernels/dw_u8.h); avx512vnni: a kernel row per vpdpbusd; "
+       "ARM runs the reference"},
+      {"int8 depthwise, other sizes", dw_u8_selected(DwU8Args{}), "as above, one vpmulld per tap"},
       {"int8 requantization row (int32 -> u8)", selected_isa() == Isa::avx512 ? "avx512" : "ref",
        "31-bit multiplier, one rounding (core/kernels/requant.h)"},
       {"INT8 runtime's FP32 first conv -> u8 NHWC", selected_isa() == Isa::avx512 ? "avx512" : "ref",

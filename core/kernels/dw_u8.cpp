@@ -1,5 +1,6 @@
 #include "core/kernels/dw_u8.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -25,14 +26,37 @@ void dw_u8_ref(const DwU8Args& a) {
 }
 
 int64_t dw_u8_scratch_size(const DwU8Args& a) {
-  return (a.H + 2 * a.pad) * (a.W + 2 * a.pad) * ((a.C + 15) / 16 * 16);
+  const int64_t Cs = (a.C + 15) / 16 * 16, Hp = a.H + 2 * a.pad, Wp = a.W + 2 * a.pad;
+  const int64_t widened = Hp * Wp * Cs;  // avx512: the int32 plane of x - zp
+  // avx512vnni: one word of four bytes per padded row, output column and channel, then one
+  // zero-point-padded input row of bytes (4 extra columns), rounded up to words.
+  const int64_t quads = Hp * a.Wo * Cs + ((Wp + 4) * Cs + 3) / 4;
+  return std::max(widened, quads);
 }
 
 static bool avx512_available() { return isa_compiled(Isa::avx512) && isa_supported(Isa::avx512); }
+static bool vnni_vbmi_cpu() {
+#if defined(__x86_64__)
+  static const bool has = avx512_available() && cpu_has_avx512_vnni() && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi");
+  return has;
+#else
+  return false;
+#endif
+}
+static bool vnni_fits(const DwU8Args& a) { return a.kh == 3 && a.kw == 3 && vnni_vbmi_cpu(); }
+
+const char* dw_u8_selected(const DwU8Args& a) {
+#if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
+  if (selected_isa() == Isa::avx512) return vnni_fits(a) ? "avx512vnni" : "avx512";
+#endif
+  (void)vnni_fits;
+  return "ref";
+}
 
 void dw_u8(const DwU8Args& a) {
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-  if (selected_isa() == Isa::avx512) return avx512::dw_u8(a);
+  if (selected_isa() == Isa::avx512) return vnni_fits(a) ? avx512vnni::dw3x3_u8(a) : avx512::dw_u8(a);
 #endif
   dw_u8_ref(a);
 }
@@ -41,8 +65,8 @@ bool dw_u8_variant(const char* variant, const DwU8Args& a) {
   if (!std::strcmp(variant, "ref")) return dw_u8_ref(a), true;
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
   if (!std::strcmp(variant, "avx512") && avx512_available()) return avx512::dw_u8(a), true;
+  if (!std::strcmp(variant, "avx512vnni") && vnni_fits(a)) return avx512vnni::dw3x3_u8(a), true;
 #endif
-  (void)avx512_available;
   return false;
 }
 

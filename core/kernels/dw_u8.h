@@ -7,6 +7,8 @@
 // zero-bordered int32 plane of (x - zp_in) (so each tap is one multiply with a memory operand and
 // the border needs no tests: the zeros are exactly the skipped taps), then per 16-channel block
 // the taps' weights stay in registers while the output pixels stream by, requantization fused.
+// avx512vnni (3x3 kernels only, CPUs with AVX512-VNNI and -VBMI, core/kernels/dw_u8_avx512vnni.cpp): the raw bytes of
+// each kernel row's three taps sit in one 32-bit lane, so one vpdpbusd does a row; the zero point moves into the bias.
 // ARM runs the reference for now.
 #pragma once
 #include <cstdint>
@@ -27,14 +29,21 @@ struct DwU8Args {
   // its own when null); lets a caller reuse one buffer across images and layers.
   int32_t* scratch = nullptr;
 };
+// Enough for every variant.
 int64_t dw_u8_scratch_size(const DwU8Args& a);
 
 void dw_u8_ref(const DwU8Args& a);
 namespace avx512 {
 void dw_u8(const DwU8Args& a);
 }
+namespace avx512vnni {
+void dw3x3_u8(const DwU8Args& a);  // kh == kw == 3
+}
 void dw_u8(const DwU8Args& a);  // the selected variant (KD_KERNELS=ref forces the reference)
-// By name for tests: "ref" or "avx512"; false if that variant is not available here.
+// The variant dw_u8 runs for these arguments: "ref", "avx512" or "avx512vnni".
+const char* dw_u8_selected(const DwU8Args& a);
+// By name for tests: "ref", "avx512" or "avx512vnni"; false if that variant is not available
+// here or (avx512vnni) not for this kernel size.
 bool dw_u8_variant(const char* variant, const DwU8Args& a);
 
 }  // namespace kd::kernels
