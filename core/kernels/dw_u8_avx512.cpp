@@ -54,8 +54,8 @@ void block(const DwU8Args& a, int64_t Cs, const int32_t* plane, int64_t c) {
   const int64_t Wp = a.W + 2 * a.pad, taps = kh * kw;
   const __mmask16 m = C - c >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (C - c)) - 1u);
   const Requant16 rq(a.zp_out, a.lo, a.hi);
-  const __m512i bias = _mm512_maskz_loadu_epi32(m, a.bias + c), m0 = _mm512_maskz_loadu_epi32(m, a.m0 + c),
-                shift = _mm512_maskz_loadu_epi32(m, a.shift + c);
+  const __m512i bias = _mm512_maskz_loadu_epi32(m, a.bias + c);
+  const Requant16::Channels ch(_mm512_maskz_loadu_epi32(m, a.m0 + c), _mm512_maskz_loadu_epi32(m, a.shift + c));
   // Tap t = i*kw + j sits at plane offset (i*Wp + j)*Cs from the window's corner.
   constexpr int kRegs = TAPS > 0 ? TAPS : 1;
   __m512i wr[kRegs];
@@ -77,7 +77,7 @@ void block(const DwU8Args& a, int64_t Cs, const int32_t* plane, int64_t c) {
             acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_loadu_si512(corner + (i * Wp + j) * Cs),
                                                             _mm512_maskz_loadu_epi32(m, a.w + (i * kw + j) * C + c)));
       }
-      _mm_mask_storeu_epi8(y + (oh * Wo + ow) * C + c, m, _mm512_cvtepi32_epi8(rq(acc, m0, shift)));
+      _mm_mask_storeu_epi8(y + (oh * Wo + ow) * C + c, m, _mm512_cvtepi32_epi8(rq(acc, ch)));
     }
   (void)taps;
 }

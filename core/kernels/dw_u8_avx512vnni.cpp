@@ -76,7 +76,7 @@ void block(const DwU8Args& a, int64_t Cs, const int32_t* quads, int64_t c) {
   const int64_t C = a.C, Wo = a.Wo, Ho = a.Ho, stride = a.stride;
   const __mmask16 m = C - c >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (C - c)) - 1u);
   const avx512::Requant16 rq(a.zp_out, a.lo, a.hi);
-  const __m512i m0 = _mm512_maskz_loadu_epi32(m, a.m0 + c), shift = _mm512_maskz_loadu_epi32(m, a.shift + c);
+  const avx512::Requant16::Channels ch(_mm512_maskz_loadu_epi32(m, a.m0 + c), _mm512_maskz_loadu_epi32(m, a.shift + c));
   // Weights of kernel row i as bytes (w[i][0], w[i][1], w[i][2], 0) per lane; bias' as above.
   __m512i wq[3], wsum = _mm512_setzero_si512();
   for (int i = 0; i < 3; ++i) {
@@ -101,7 +101,7 @@ void block(const DwU8Args& a, int64_t Cs, const int32_t* quads, int64_t c) {
       KD_DPBUSD(acc, _mm512_loadu_si512(q0 + ow * Cs), wq[0]);
       KD_DPBUSD(acc, _mm512_loadu_si512(q1 + ow * Cs), wq[1]);
       KD_DPBUSD(acc, _mm512_loadu_si512(q2 + ow * Cs), wq[2]);
-      _mm512_mask_cvtepi32_storeu_epi8(y + ow * C, m, rq(acc, m0, shift));
+      _mm512_mask_cvtepi32_storeu_epi8(y + ow * C, m, rq(acc, ch));
     }
   }
 }

@@ -16,19 +16,30 @@ struct Requant16 {
   Requant16(int32_t zp_out, int32_t lo, int32_t hi)
       : zp(_mm512_set1_epi32(zp_out)), lo64(_mm512_set1_epi64(int64_t(lo) - zp_out)),
         hi64(_mm512_set1_epi64(int64_t(hi) - zp_out)) {}
-  // 16 accumulators with their multipliers and shifts -> 16 int32 results in [lo, hi].
-  __m512i operator()(__m512i a, __m512i m, __m512i s) const {
-    const __m512i one = _mm512_set1_epi64(1), low32 = _mm512_set1_epi64(0xFFFFFFFF);
-    const __m512i s_even = _mm512_and_si512(s, low32), s_odd = _mm512_srli_epi64(s, 32);
-    __m512i even = _mm512_mul_epi32(a, m);
-    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(m, 32));
-    even = _mm512_srav_epi64(_mm512_add_epi64(even, _mm512_sllv_epi64(one, _mm512_sub_epi64(s_even, one))), s_even);
-    odd = _mm512_srav_epi64(_mm512_add_epi64(odd, _mm512_sllv_epi64(one, _mm512_sub_epi64(s_odd, one))), s_odd);
+  // What depends only on the 16 channels' multipliers m and shifts s, split into even and odd
+  // lanes: made once per channel block, then used for every pixel (it halves the per-vector work).
+  struct Channels {
+    __m512i m, m_odd, s_even, s_odd, round_even, round_odd;
+    Channels(__m512i m_, __m512i s) : m(m_), m_odd(_mm512_srli_epi64(m_, 32)) {
+      const __m512i one = _mm512_set1_epi64(1);
+      s_even = _mm512_and_si512(s, _mm512_set1_epi64(0xFFFFFFFF)), s_odd = _mm512_srli_epi64(s, 32);
+      // 2^(s-1); a shift of 0 gives a count of -1, which vpsllvq turns into 0: no rounding term.
+      round_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_even, one));
+      round_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_odd, one));
+    }
+  };
+  // 16 accumulators -> 16 int32 results in [lo, hi].
+  __m512i operator()(__m512i a, const Channels& c) const {
+    __m512i even = _mm512_mul_epi32(a, c.m);
+    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(a, 32), c.m_odd);
+    even = _mm512_srav_epi64(_mm512_add_epi64(even, c.round_even), c.s_even);
+    odd = _mm512_srav_epi64(_mm512_add_epi64(odd, c.round_odd), c.s_odd);
     even = _mm512_min_epi64(_mm512_max_epi64(even, lo64), hi64);
     odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo64), hi64);
     const __m512i r = _mm512_mask_blend_epi32(__mmask16(0xAAAA), even, _mm512_slli_epi64(odd, 32));
     return _mm512_add_epi32(r, zp);
   }
+  __m512i operator()(__m512i a, __m512i m, __m512i s) const { return (*this)(a, Channels(m, s)); }
 };
 
 }  // namespace kd::kernels::avx512
