@@ -64,48 +64,56 @@ TEST_CASE("requant: one rounding, half toward +infinity, clamped") {
   CHECK(bad == 0);
 }
 
+// Multiplier exponents: "wide" keeps every shift >= 32 (multipliers below 1/2, the AVX-512 kernel's
+// 32-bit short path); otherwise shifts from 22 to 61, multipliers above 1 among them (its 64-bit path).
+static int multiplier_exponent(Rng& r, bool wide) { return wide ? int(r.below(30)) - 30 : int(r.below(40)) - 30; }
+
 TEST_CASE("requant: the row kernels equal requantize, lengths around 16, multipliers above 1") {
   Rng r(9, 2);
-  for (int64_t len : {1, 15, 16, 17, 33, 100}) {
-    std::vector<int32_t> acc(static_cast<size_t>(len)), m0(static_cast<size_t>(len)), n(static_cast<size_t>(len));
-    for (int64_t i = 0; i < len; ++i) {
-      const QuantMultiplier q = quant_multiplier(std::ldexp(0.5 + 0.5 * r.uniform(), int(r.below(40)) - 30));
-      m0[size_t(i)] = q.m0, n[size_t(i)] = q.n;
-      acc[size_t(i)] = int32_t(uint32_t(r.next_u64())) >> r.below(31);
-    }
-    for (auto [zp, lo, hi] : std::vector<std::array<int32_t, 3>>{{0, 0, 255}, {128, 0, 255}, {3, 3, 200}}) {
-      std::vector<uint8_t> want(static_cast<size_t>(len)), got(static_cast<size_t>(len), 7);
-      for (int64_t i = 0; i < len; ++i)
-        want[size_t(i)] = uint8_t(requantize(acc[size_t(i)], {m0[size_t(i)], n[size_t(i)]}, zp, lo, hi));
-      for (const char* v : {"ref", "avx512"}) {
-        INFO("variant " << v << " len " << len << " zp " << zp);
-        std::fill(got.begin(), got.end(), 7);
-        if (!requantize_row_variant(v, acc.data(), len, m0.data(), n.data(), zp, lo, hi, got.data())) continue;
-        CHECK(got == want);
+  for (bool wide : {false, true})
+    for (int64_t len : {1, 15, 16, 17, 33, 100}) {
+      std::vector<int32_t> acc(static_cast<size_t>(len)), m0(static_cast<size_t>(len)), n(static_cast<size_t>(len));
+      for (int64_t i = 0; i < len; ++i) {
+        const QuantMultiplier q = quant_multiplier(std::ldexp(0.5 + 0.5 * r.uniform(), multiplier_exponent(r, wide)));
+        m0[size_t(i)] = q.m0, n[size_t(i)] = q.n;
+        acc[size_t(i)] = i % 7 == 3 ? (i % 2 ? INT32_MAX : INT32_MIN) : int32_t(uint32_t(r.next_u64())) >> r.below(31);
+      }
+      for (auto [zp, lo, hi] : std::vector<std::array<int32_t, 3>>{{0, 0, 255}, {128, 0, 255}, {3, 3, 200}}) {
+        std::vector<uint8_t> want(static_cast<size_t>(len)), got(static_cast<size_t>(len), 7);
+        for (int64_t i = 0; i < len; ++i)
+          want[size_t(i)] = uint8_t(requantize(acc[size_t(i)], {m0[size_t(i)], n[size_t(i)]}, zp, lo, hi));
+        for (const char* v : {"ref", "avx512"}) {
+          INFO("variant " << v << " len " << len << " zp " << zp << " wide " << wide);
+          std::fill(got.begin(), got.end(), 7);
+          if (!requantize_row_variant(v, acc.data(), len, m0.data(), n.data(), zp, lo, hi, got.data())) continue;
+          CHECK(got == want);
+        }
       }
     }
-  }
 }
 
 TEST_CASE("requant: the matrix kernels equal requantize per column, widths around 16") {
   Rng r(10, 2);
-  for (int64_t cols : {1, 15, 16, 17, 40, 128}) {
-    const int64_t rows = 7;
-    std::vector<int32_t> acc(static_cast<size_t>(rows * cols)), m0(static_cast<size_t>(cols)), n(static_cast<size_t>(cols));
-    for (int64_t c = 0; c < cols; ++c) {
-      const QuantMultiplier q = quant_multiplier(std::ldexp(0.5 + 0.5 * r.uniform(), int(r.below(40)) - 30));
-      m0[size_t(c)] = q.m0, n[size_t(c)] = q.n;
+  for (bool wide : {false, true})
+    for (int64_t cols : {1, 15, 16, 17, 40, 128}) {
+      const int64_t rows = 7;
+      std::vector<int32_t> acc(static_cast<size_t>(rows * cols)), m0(static_cast<size_t>(cols)),
+          n(static_cast<size_t>(cols));
+      for (int64_t c = 0; c < cols; ++c) {
+        const QuantMultiplier q = quant_multiplier(std::ldexp(0.5 + 0.5 * r.uniform(), multiplier_exponent(r, wide)));
+        m0[size_t(c)] = q.m0, n[size_t(c)] = q.n;
+      }
+      for (size_t i = 0; i < acc.size(); ++i)
+        acc[i] = i % 7 == 3 ? (i % 2 ? INT32_MAX : INT32_MIN) : int32_t(uint32_t(r.next_u64())) >> r.below(31);
+      std::vector<uint8_t> want(acc.size());
+      for (int64_t i = 0; i < rows * cols; ++i)
+        want[size_t(i)] = uint8_t(requantize(acc[size_t(i)], {m0[size_t(i % cols)], n[size_t(i % cols)]}, 5, 5, 250));
+      for (const char* v : {"ref", "avx512"}) {
+        INFO("variant " << v << " cols " << cols << " wide " << wide);
+        std::vector<uint8_t> got(acc.size() + 16, 0xAB);  // bytes past the end must stay untouched
+        if (!requantize_rows_variant(v, acc.data(), rows, cols, m0.data(), n.data(), 5, 5, 250, got.data())) continue;
+        CHECK(std::vector<uint8_t>(got.begin(), got.begin() + long(want.size())) == want);
+        CHECK(got.back() == 0xAB);
+      }
     }
-    for (auto& a : acc) a = int32_t(uint32_t(r.next_u64())) >> r.below(31);
-    std::vector<uint8_t> want(acc.size());
-    for (int64_t i = 0; i < rows * cols; ++i)
-      want[size_t(i)] = uint8_t(requantize(acc[size_t(i)], {m0[size_t(i % cols)], n[size_t(i % cols)]}, 5, 5, 250));
-    for (const char* v : {"ref", "avx512"}) {
-      INFO("variant " << v << " cols " << cols);
-      std::vector<uint8_t> got(acc.size() + 16, 0xAB);  // bytes past the end must stay untouched
-      if (!requantize_rows_variant(v, acc.data(), rows, cols, m0.data(), n.data(), 5, 5, 250, got.data())) continue;
-      CHECK(std::vector<uint8_t>(got.begin(), got.begin() + long(want.size())) == want);
-      CHECK(got.back() == 0xAB);
-    }
-  }
 }

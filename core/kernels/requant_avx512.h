@@ -3,7 +3,8 @@
 // of each 64-bit lane as signed: even lanes go in as they are, odd lanes shifted down by 32; each
 // 64-bit product gets its rounding term 2^(n-1) and an arithmetic shift by its own n (vpsravq),
 // is clamped to [lo - zp, hi - zp] while still 64-bit (a multiplier above 1 can take it past 32
-// bits), and the low halves are recombined.
+// bits), and the low halves are recombined. Where every shift is >= 32 (multipliers below 1/2,
+// the usual case) a shorter path shifts the high halves in 32 bits instead (same integers).
 #pragma once
 #include <immintrin.h>
 
@@ -12,28 +13,43 @@
 namespace kd::kernels::avx512 {
 
 struct Requant16 {
-  __m512i zp, lo64, hi64;
+  __m512i zp, lo64, hi64, lo32, hi32;
   Requant16(int32_t zp_out, int32_t lo, int32_t hi)
-      : zp(_mm512_set1_epi32(zp_out)), lo64(_mm512_set1_epi64(int64_t(lo) - zp_out)),
-        hi64(_mm512_set1_epi64(int64_t(hi) - zp_out)) {}
+      : zp(_mm512_set1_epi32(zp_out)),
+        lo64(_mm512_set1_epi64(int64_t(lo) - zp_out)),
+        hi64(_mm512_set1_epi64(int64_t(hi) - zp_out)),
+        lo32(_mm512_set1_epi32(lo - zp_out)),
+        hi32(_mm512_set1_epi32(hi - zp_out)) {}
   // What depends only on the 16 channels' multipliers m and shifts s, split into even and odd
-  // lanes: made once per channel block, then used for every pixel (it halves the per-vector work).
+  // lanes: made once per channel block, then used for every pixel.
   struct Channels {
-    __m512i m, m_odd, s_even, s_odd, round_even, round_odd;
+    __m512i m, m_odd, s_even, s_odd, round_even, round_odd, s_minus32;
+    bool wide_shifts;  // every lane has s >= 32 (or m = 0, a masked-off lane): operator()'s short path
     Channels(__m512i m_, __m512i s) : m(m_), m_odd(_mm512_srli_epi64(m_, 32)) {
       const __m512i one = _mm512_set1_epi64(1);
       s_even = _mm512_and_si512(s, _mm512_set1_epi64(0xFFFFFFFF)), s_odd = _mm512_srli_epi64(s, 32);
-      // 2^(s-1); a shift of 0 gives a count of -1, which vpsllvq turns into 0: no rounding term.
+      // 2^(s-1); a shift of 0 (masked-off lanes) gives a count of -1, which vpsllvq turns into 0.
       round_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_even, one));
       round_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_odd, one));
+      s_minus32 = _mm512_sub_epi32(s, _mm512_set1_epi32(32));
+      wide_shifts = __mmask16(_mm512_cmpge_epi32_mask(s, _mm512_set1_epi32(32)) |
+                              _mm512_cmpeq_epi32_mask(m, _mm512_setzero_si512())) == __mmask16(0xFFFF);
     }
   };
   // 16 accumulators -> 16 int32 results in [lo, hi].
   __m512i operator()(__m512i a, const Channels& c) const {
-    __m512i even = _mm512_mul_epi32(a, c.m);
-    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(a, 32), c.m_odd);
-    even = _mm512_srav_epi64(_mm512_add_epi64(even, c.round_even), c.s_even);
-    odd = _mm512_srav_epi64(_mm512_add_epi64(odd, c.round_odd), c.s_odd);
+    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, c.m), c.round_even);
+    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), c.m_odd), c.round_odd);
+    if (c.wide_shifts) {
+      // Y >> s = (Y >> 32) >> (s - 32) (floors compose), and Y >> 32 is the high half of each
+      // 64-bit lane, an int32: even lanes' high halves moved down, odd lanes' already in place.
+      // The result is exact in 32 bits, so it is clamped there (|Y| < 2^62: it fits).
+      const __m512i high = _mm512_mask_blend_epi32(__mmask16(0xAAAA), _mm512_srli_epi64(even, 32), odd);
+      const __m512i r = _mm512_srav_epi32(high, c.s_minus32);
+      return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(r, lo32), hi32), zp);
+    }
+    even = _mm512_srav_epi64(even, c.s_even);
+    odd = _mm512_srav_epi64(odd, c.s_odd);
     even = _mm512_min_epi64(_mm512_max_epi64(even, lo64), hi64);
     odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo64), hi64);
     const __m512i r = _mm512_mask_blend_epi32(__mmask16(0xAAAA), even, _mm512_slli_epi64(odd, 32));
