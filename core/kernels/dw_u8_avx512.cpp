@@ -81,7 +81,7 @@ void block(const DwU8Args& a, int64_t Cs, const int32_t* plane, int64_t c) {
             acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_loadu_si512(corner + (i * Wp + j) * Cs),
                                                             _mm512_maskz_loadu_epi32(m, a.w + (i * kw + j) * C + c)));
       }
-      _mm_mask_storeu_epi8(y + (oh * Wo + ow) * C + c, m, _mm512_cvtepi32_epi8(rq(acc, ch)));
+      store_u8x16(y + (oh * Wo + ow) * C + c, m, rq(acc, ch));
     }
   (void)taps;
 }

@@ -105,7 +105,7 @@ void block(const DwU8Args& a, int64_t Cs, const int32_t* quads, int64_t c) {
       KD_DPBUSD(acc, _mm512_loadu_si512(q0 + ow * Cs), wq[0]);
       KD_DPBUSD(acc, _mm512_loadu_si512(q1 + ow * Cs), wq[1]);
       KD_DPBUSD(acc, _mm512_loadu_si512(q2 + ow * Cs), wq[2]);
-      _mm512_mask_cvtepi32_storeu_epi8(y + ow * C, m, rq(acc, ch));
+      avx512::store_u8x16(y + ow * C, m, rq(acc, ch));
     }
   }
 }

@@ -23,8 +23,7 @@ void requantize_rows(const int32_t* acc, int64_t rows, int64_t cols, const int32
     const __mmask16 m = cols - c >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (cols - c)) - 1u);
     const Requant16::Channels ch(_mm512_maskz_loadu_epi32(m, m0 + c), _mm512_maskz_loadu_epi32(m, n + c));
     for (int64_t r = 0; r < rows; ++r)
-      _mm_mask_storeu_epi8(out + r * cols + c, m,
-                           _mm512_cvtepi32_epi8(rq(_mm512_maskz_loadu_epi32(m, acc + r * cols + c), ch)));
+      store_u8x16(out + r * cols + c, m, rq(_mm512_maskz_loadu_epi32(m, acc + r * cols + c), ch));
   }
 }
 
