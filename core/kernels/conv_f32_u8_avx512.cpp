@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "core/kernels/conv_f32_u8.h"
+#include "core/kernels/requant_avx512.h"  // store_u8x16
 
 namespace kd::kernels::avx512 {
 
@@ -26,7 +27,7 @@ void conv_f32_u8(const ConvF32U8Args& a) {
     const __mmask16 nan = _mm512_cmp_ps_mask(q, q, _CMP_UNORD_Q);
     q = _mm512_min_ps(top, _mm512_max_ps(zero, q));  // [0, 255], NaN kept (as above)
     q = _mm512_mask_blend_ps(nan, q, zp);
-    _mm_mask_storeu_epi8(out, m, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(q)));
+    store_u8x16(out, m, _mm512_cvttps_epi32(q));
   };
   // Output columns whose window lies inside the image horizontally: [ow_in0, ow_in1).
   const int64_t ow_in0 = std::min(Wo, (pad + stride - 1) / stride);
