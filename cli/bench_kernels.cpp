@@ -281,15 +281,20 @@ int bench_kernels(int argc, char** argv) {
         char shape[96];
         std::snprintf(shape, sizeof shape, "N%lld C%lld->O%lld HW%lld", (long long)nb, (long long)C, (long long)O,
                       (long long)HW);
+        const double flops = 2.0 * double(nb * O * C * HW), gf = flops / (nchw * 1e-3) * 1e-9;
         out["kernels"].push_back({{"kernel", "pointwise_layout"},
                                   {"shape", shape},
                                   {"pass", "fwd"},
                                   {"ms", nchw},
+                                  {"gflops", gf},
+                                  {"pct_peak", 100 * gf / peak},
                                   {"nchw_ms", nchw},
-                                  {"nhwc_ms", nhwc}});
+                                  {"nhwc_ms", nhwc},
+                                  {"nhwc_gflops", flops / (nhwc * 1e-3) * 1e-9}});
         if (!json)
-          std::printf("%-44s %-9s %9.4f NCHW %9.4f NHWC (%.2fx)\n", ("pointwise layout " + std::string(shape)).c_str(),
-                      "fwd", nchw, nhwc, nchw / nhwc);
+          std::printf("%-44s %-9s %9.4f %8.2f %6.1f%%  NHWC %.4f ms (NCHW/NHWC %.2fx)\n",
+                      ("pointwise layout NCHW " + std::string(shape)).c_str(), "fwd", nchw, gf, 100 * gf / peak, nhwc,
+                      nchw / nhwc);
       }
     std::vector<uint8_t> A(size_t(M * K));
     std::vector<int8_t> W(size_t(N * K));

@@ -118,12 +118,13 @@ int cmd_prune(int argc, char** argv) {
     if (c.plan.criterion == prune::Criterion::taylor) data.train = load_mnist_like(kFashionMnistDir, true);
   }
   const Measured before = measure(m, data.test);
+  ProgressiveOptions po;
   if (c.flops_target > 0) {
-    c.plan.ratio = prune::ratio_for_flops(m, c.plan, c.flops_target,
-                                          measured_importance(m, c.plan, data.train, c.taylor_images, c.taylor_batch));
+    // Measured once on the unpruned model: for the ratio here and for the first step.
+    po.first_importance = measured_importance(m, c.plan, data.train, c.taylor_images, c.taylor_batch);
+    c.plan.ratio = prune::ratio_for_flops(m, c.plan, c.flops_target, po.first_importance);
     std::printf("flops_target %.2f: %s ratio %.3f\n", c.flops_target, prune::scope_name(c.plan.scope), c.plan.ratio);
   }
-  ProgressiveOptions po;
   po.step = c.step;
   po.last_step_epochs = c.last_step_epochs;
   po.flops_target = c.flops_target > 0 ? c.flops_target * double(prune::model_flops(m)) : 0;

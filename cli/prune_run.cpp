@@ -43,7 +43,9 @@ Model progressive_prune(const Model& m, const prune::PlanOptions& plan, const Pr
     const double r_prev = plan.ratio * double(k - 1) / double(steps), r_k = plan.ratio * double(k) / double(steps);
     prune::PlanOptions o = plan;
     o.ratio = 1.0 - (1.0 - r_k) / (1.0 - r_prev);
-    const prune::Importance imp = measured_importance(cur, o, data.train, po.taylor_images, po.taylor_batch);
+    const prune::Importance imp = k == 1 && !po.first_importance.empty()
+                                      ? po.first_importance
+                                      : measured_importance(cur, o, data.train, po.taylor_images, po.taylor_batch);
     if (k == steps && po.flops_target > 0)
       o.ratio = prune::ratio_for_flops(cur, o, po.flops_target / double(prune::model_flops(cur)), imp);
     const prune::Plan p = prune::make_plan(cur, o, imp);

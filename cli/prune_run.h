@@ -30,6 +30,9 @@ struct ProgressiveOptions {
   DistilledFinetune distilled;
   int64_t taylor_images = 1024;  // criterion taylor: training images its importance is measured on, each step,
   int64_t taylor_batch = 64;     // in mini-batches of this size
+  // Importance already measured on the model given (taylor: kd prune measures it to find the
+  // ratio for a FLOPs target); step 1 uses it instead of measuring again. Empty: measure.
+  prune::Importance first_importance;
 };
 
 // The importance make_plan should use: measured on the first `images` training images for the

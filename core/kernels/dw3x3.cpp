@@ -142,10 +142,10 @@ bool dw3x3_applies(const ConvGeom& g) {
   return g.kh == 3 && g.kw == 3 && g.pad == 1 && (g.stride == 1 || g.stride == 2) && g.H >= 1 && g.W >= 1;
 }
 
-// AVX-512 runs along rows with masked loads (dw3x3_rows.h) instead of the taps below: stride 1
-// here, stride 2 by its own checks in each function.
+// AVX-512 runs along rows with masked loads (dw3x3_rows.h) instead of the taps below, with one
+// kernel per stride.
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-static bool use_rows(Isa isa, const ConvGeom& g) { return isa == Isa::avx512 && g.stride == 1; }
+static bool use_rows(Isa isa, const ConvGeom& g, int64_t stride) { return isa == Isa::avx512 && g.stride == stride; }
 #endif
 
 void dw3x3_forward(Isa isa, const float* x, const float* w, const ConvGeom& g, float* out) {
@@ -154,8 +154,8 @@ void dw3x3_forward(Isa isa, const float* x, const float* w, const ConvGeom& g, f
     return;
   }
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-  if (use_rows(isa, g)) return avx512::dw3x3_s1_rows_forward(x, w, g.H, g.W, out);
-  if (isa == Isa::avx512 && g.stride == 2) return avx512::dw3x3_s2_rows_forward(x, w, g.H, g.W, out);
+  if (use_rows(isa, g, 1)) return avx512::dw3x3_s1_rows_forward(x, w, g.H, g.W, out);
+  if (use_rows(isa, g, 2)) return avx512::dw3x3_s2_rows_forward(x, w, g.H, g.W, out);
 #endif
   const int64_t H = g.H, W = g.W, Ho = g.Ho(), Wo = g.Wo();
   if (g.stride == 1) {
@@ -180,8 +180,8 @@ void dw3x3_backward_input(Isa isa, const float* dout, const float* w, const Conv
     return;
   }
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-  if (isa == Isa::avx512 && g.stride == 2) return avx512::dw3x3_s2_rows_input(dout, w, g.H, g.W, dx);
-  if (use_rows(isa, g)) {  // the forward of dout with the flipped kernel (Ho = H, Wo = W)
+  if (use_rows(isa, g, 2)) return avx512::dw3x3_s2_rows_input(dout, w, g.H, g.W, dx);
+  if (use_rows(isa, g, 1)) {  // the forward of dout with the flipped kernel (Ho = H, Wo = W)
     float wf[9];
     flip(w, wf);
     return avx512::dw3x3_s1_rows_forward(dout, wf, g.H, g.W, dx);
@@ -209,8 +209,8 @@ void dw3x3_backward_weight(Isa isa, const float* x, const float* dout, const Con
     return;
   }
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-  if (use_rows(isa, g)) return avx512::dw3x3_s1_rows_weight(x, dout, g.H, g.W, 1, 0, 0, dw);
-  if (isa == Isa::avx512 && g.stride == 2) return avx512::dw3x3_s2_rows_weight(x, dout, g.H, g.W, 1, 0, 0, dw);
+  if (use_rows(isa, g, 1)) return avx512::dw3x3_s1_rows_weight(x, dout, g.H, g.W, 1, 0, 0, dw);
+  if (use_rows(isa, g, 2)) return avx512::dw3x3_s2_rows_weight(x, dout, g.H, g.W, 1, 0, 0, dw);
 #endif
   const int64_t H = g.H, W = g.W, Ho = g.Ho(), Wo = g.Wo();
   if (g.stride == 1) {
@@ -227,9 +227,8 @@ void dw3x3_backward_weight(Isa isa, const float* x, const float* dout, const Con
 void dw3x3_backward_weight_planes(Isa isa, const float* x, const float* dout, const ConvGeom& g, int64_t n,
                                   int64_t x_stride, int64_t d_stride, float* dw) {
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-  if (use_rows(isa, g)) return avx512::dw3x3_s1_rows_weight(x, dout, g.H, g.W, n, x_stride, d_stride, dw);
-  if (isa == Isa::avx512 && g.stride == 2)
-    return avx512::dw3x3_s2_rows_weight(x, dout, g.H, g.W, n, x_stride, d_stride, dw);
+  if (use_rows(isa, g, 1)) return avx512::dw3x3_s1_rows_weight(x, dout, g.H, g.W, n, x_stride, d_stride, dw);
+  if (use_rows(isa, g, 2)) return avx512::dw3x3_s2_rows_weight(x, dout, g.H, g.W, n, x_stride, d_stride, dw);
 #endif
   for (int64_t i = 0; i < n; ++i) dw3x3_backward_weight(isa, x + i * x_stride, dout + i * d_stride, g, dw);
 }
