@@ -34,7 +34,7 @@ int64_t dw_u8_scratch_size(const DwU8Args& a) {
   return std::max(widened, quads);
 }
 
-static bool avx512_available() { return isa_compiled(Isa::avx512) && isa_supported(Isa::avx512); }
+[[maybe_unused]] static bool avx512_available() { return isa_compiled(Isa::avx512) && isa_supported(Isa::avx512); }
 static bool vnni_vbmi_cpu() {
 #if defined(__x86_64__)
   static const bool has = avx512_available() && cpu_has_avx512_vnni() && __builtin_cpu_supports("avx512bw") &&
