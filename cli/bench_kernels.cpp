@@ -369,12 +369,14 @@ int bench_kernels(int argc, char** argv) {
   // Bytes: what any implementation must move to or from memory, s and t read once and the gradient
   // written once (12 bytes a logit); the scratch rows stay in the core's cache (L2) per row.
   for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{{batch, 10}, {32, 32000}, {8, 152064}}) {
-    auto s = std::vector<float>(static_cast<size_t>(N * K)), t = s, grad = s;
+    // Tensors (64-byte aligned storage), as F::kd_loss passes them to the kernel.
+    Tensor st = Tensor::empty({N, K}), tt = Tensor::empty({N, K}), gt = Tensor::empty({N, K});
+    float *const s = st.f32(), *const t = tt.f32(), *const grad = gt.f32();
     Rng r(2, 5);
-    for (size_t i = 0; i < s.size(); ++i) s[i] = 4 * r.normal(), t[i] = 4 * r.normal();
+    for (int64_t i = 0; i < N * K; ++i) s[i] = 4 * r.normal(), t[i] = 4 * r.normal();
     std::vector<int32_t> y(static_cast<size_t>(N));
     for (int64_t n = 0; n < N; ++n) y[size_t(n)] = int32_t(n % K);
-    kernels::KdLossArgs args{s.data(), t.data(), y.data(), N, K, 4.f, 0.9f, grad.data()};
+    kernels::KdLossArgs args{s, t, y.data(), N, K, 4.f, 0.9f, grad};
     const double ms = median_ms([&] { kernels::kd_loss(isa, args); }, reps);
     const double ref = median_ms([&] { kernels::kd_loss(Isa::ref, args); }, std::max(3, reps / 5));
     const double gbs = 3.0 * 4 * double(N * K) / (ms * 1e-3) * 1e-9;

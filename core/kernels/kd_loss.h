@@ -33,7 +33,9 @@ struct KdLossArgs {
 double kd_loss(const KdLossArgs& a);
 double kd_loss(Isa isa, const KdLossArgs& a);
 
-// One row; scratch holds 3*K floats. Returns the row's loss (not divided by N); writes
+// Scratch floats a row needs: three rows of K, each rounded up to 16 floats (64 bytes).
+inline int64_t kd_row_scratch_floats(int64_t K) { return 3 * ((K + 15) / 16 * 16); }
+// One row; scratch holds kd_row_scratch_floats(K) floats. Returns the row's loss (not divided by N); writes
 // grad_row = dloss_row/ds * inv_n when grad_row is not null.
 using KdRowFn = float (*)(const float* s, const float* t, int32_t y, int64_t K, float T, float alpha, float inv_n,
                           float* grad_row, float* scratch);

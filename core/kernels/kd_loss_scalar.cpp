@@ -9,8 +9,8 @@ float kd_row_scalar(const float* s, const float* t, int32_t y, int64_t K, float 
                     float* grad_row, float* scratch) {
   const bool soft = alpha > 0.f, hard = alpha < 1.f;
   float* et = scratch;
-  float* es = scratch + K;
-  float* eh = scratch + 2 * K;
+  float* es = scratch + (K + 15) / 16 * 16;  // rows of kd_row_scratch_floats
+  float* eh = es + (K + 15) / 16 * 16;
   float ms = s[0], mt = soft ? t[0] : 0.f;
   for (int64_t i = 1; i < K; ++i) {
     ms = std::max(ms, s[i]);

@@ -144,8 +144,8 @@ float kd_row_after_max(const float* s, const float* t, int32_t y, int64_t K, flo
   constexpr int64_t S = B::size;
   const bool soft = alpha > 0.f, hard = alpha < 1.f;
   float* et = scratch;
-  float* es = scratch + K;
-  float* eh = scratch + 2 * K;
+  float* es = scratch + (K + 15) / 16 * 16;  // rows of kd_row_scratch_floats
+  float* eh = es + (K + 15) / 16 * 16;
   const int64_t Kv = K / S * S;
   // Pass 2: exponentials and their sums.
   const float iT = 1.f / T;
