@@ -51,15 +51,20 @@ struct Workspace {
   std::vector<float> feat;
 };
 
+// n int32s in v starting on a 64-byte boundary (v grows as needed): the kernels move whole 64-byte
+// vectors, and a std::vector's data sits 16 bytes off a cache line, so each would straddle two.
+int32_t* aligned_ints(std::vector<int32_t>& v, int64_t n) {
+  if (int64_t(v.size()) < n + 16) v.resize(size_t(n + 16));
+  return reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t(63));
+}
+
 void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, Workspace& ws, uint8_t* y) {
   std::vector<uint8_t>& col = ws.col;
-  std::vector<int32_t>& acc = ws.acc;
   const int64_t P = u.Ho * u.Wo;
   if (u.groups > 1) {  // depthwise (core/kernels/dw_u8.h)
     kernels::DwU8Args a{x, u.H, u.W, u.C, u.kh, u.kw, u.stride, u.pad, u.Ho, u.Wo, zp_in, u.dw_taps.data(),
                         u.bias_folded.data(), u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi, y};
-    ws.scratch.resize(size_t(std::max<int64_t>(int64_t(ws.scratch.size()), kernels::dw_u8_scratch_size(a))));
-    a.scratch = ws.scratch.data();
+    a.scratch = aligned_ints(ws.scratch, kernels::dw_u8_scratch_size(a));
     kernels::dw_u8(a);
     return;
   }
@@ -70,8 +75,9 @@ void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, Workspace& ws,
       for (int64_t ow = 0; ow < u.Wo; ++ow) im2col_row(x, u, oh, ow, uint8_t(zp_in), col.data() + (oh * u.Wo + ow) * K);
     A = col.data();
   }
-  kernels::gemm_u8s8s32(A, P, K, u.packed, u.bias_folded.data(), acc.data(), u.O);
-  kernels::requantize_rows(acc.data(), P, u.O, u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi, y);
+  int32_t* const acc = aligned_ints(ws.acc, P * u.O);
+  kernels::gemm_u8s8s32(A, P, K, u.packed, u.bias_folded.data(), acc, u.O);
+  kernels::requantize_rows(acc, P, u.O, u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi, y);
 }
 
 }  // namespace
@@ -190,7 +196,6 @@ Tensor Int8Model::forward(const Tensor& x_in) const {
             const int64_t P = u.Ho * u.Wo;
             y.resize(size_t(P * u.O));
             if (u.groups == 1) {
-              ws.acc.resize(size_t(P * u.O));
               ws.col.resize(size_t(P * u.kh * u.kw * u.C));
             }
             run_conv(u, in_bytes(0), input_qparams(*this, u.inputs[0]).zero_point, ws, y.data());
