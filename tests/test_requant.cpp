@@ -64,9 +64,10 @@ TEST_CASE("requant: one rounding, half toward +infinity, clamped") {
   CHECK(bad == 0);
 }
 
-// Multiplier exponents: "wide" keeps every shift >= 32 (multipliers below 1/2, the AVX-512 kernel's
-// 32-bit short path); otherwise shifts from 22 to 61, multipliers above 1 among them (its 64-bit path).
-static int multiplier_exponent(Rng& r, bool wide) { return wide ? int(r.below(30)) - 30 : int(r.below(40)) - 30; }
+// Multiplier exponents: "wide" keeps every shift >= 33 (multipliers below 1/4, the AVX-512 kernel's
+// 32-bit short path; 33 itself included); otherwise shifts from 22 to 61, multipliers above 1
+// among them (its 64-bit path).
+static int multiplier_exponent(Rng& r, bool wide) { return wide ? int(r.below(29)) - 30 : int(r.below(40)) - 30; }
 
 TEST_CASE("requant: the row kernels equal requantize, lengths around 16, multipliers above 1") {
   Rng r(9, 2);

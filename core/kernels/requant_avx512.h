@@ -3,8 +3,8 @@
 // of each 64-bit lane as signed: even lanes go in as they are, odd lanes shifted down by 32; each
 // 64-bit product gets its rounding term 2^(n-1) and an arithmetic shift by its own n (vpsravq),
 // is clamped to [lo - zp, hi - zp] while still 64-bit (a multiplier above 1 can take it past 32
-// bits), and the low halves are recombined. Where every shift is >= 32 (multipliers below 1/2,
-// the usual case) a shorter path shifts the high halves in 32 bits instead (same integers).
+// bits), and the low halves are recombined. Where every shift is >= 33 (multipliers below 1/4,
+// the usual case) a shorter path rounds and shifts the high halves in 32 bits (same integers).
 #pragma once
 #include <immintrin.h>
 
@@ -23,8 +23,8 @@ struct Requant16 {
   // What depends only on the 16 channels' multipliers m and shifts s, split into even and odd
   // lanes: made once per channel block, then used for every pixel.
   struct Channels {
-    __m512i m, m_odd, s_even, s_odd, round_even, round_odd, s_minus32;
-    bool wide_shifts;  // every lane has s >= 32 (or m = 0, a masked-off lane): operator()'s short path
+    __m512i m, m_odd, s_even, s_odd, round_even, round_odd, s_minus32, round_high;
+    bool wide_shifts;  // every lane has s >= 33 (or m = 0, a masked-off lane): operator()'s short path
     Channels(__m512i m_, __m512i s) : m(m_), m_odd(_mm512_srli_epi64(m_, 32)) {
       const __m512i one = _mm512_set1_epi64(1);
       s_even = _mm512_and_si512(s, _mm512_set1_epi64(0xFFFFFFFF)), s_odd = _mm512_srli_epi64(s, 32);
@@ -32,22 +32,27 @@ struct Requant16 {
       round_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_even, one));
       round_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_odd, one));
       s_minus32 = _mm512_sub_epi32(s, _mm512_set1_epi32(32));
-      wide_shifts = __mmask16(_mm512_cmpge_epi32_mask(s, _mm512_set1_epi32(32)) |
+      // 2^(s-1) = 2^32 * 2^(s-33): for s >= 33 the rounding term only adds 2^(s-33) to the high half.
+      round_high = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_sub_epi32(s, _mm512_set1_epi32(33)));
+      wide_shifts = __mmask16(_mm512_cmpge_epi32_mask(s, _mm512_set1_epi32(33)) |
                               _mm512_cmpeq_epi32_mask(m, _mm512_setzero_si512())) == __mmask16(0xFFFF);
     }
   };
   // 16 accumulators -> 16 int32 results in [lo, hi].
   __m512i operator()(__m512i a, const Channels& c) const {
-    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, c.m), c.round_even);
-    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), c.m_odd), c.round_odd);
+    __m512i even = _mm512_mul_epi32(a, c.m);
+    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(a, 32), c.m_odd);
     if (c.wide_shifts) {
-      // Y >> s = (Y >> 32) >> (s - 32) (floors compose), and Y >> 32 is the high half of each
-      // 64-bit lane, an int32: even lanes' high halves moved down, odd lanes' already in place.
-      // The result is exact in 32 bits, so it is clamped there (|Y| < 2^62: it fits).
+      // (X + 2^(s-1)) >> s = (hi(X) + 2^(s-33)) >> (s - 32) for s >= 33: floors compose, and adding
+      // a multiple of 2^32 to X adds to its high half only. hi(X), the high half of each 64-bit
+      // product, is an int32 (|X| < 2^62), with room for the term: even lanes' moved down, odd
+      // lanes' already in place. The result is exact in 32 bits, so it is clamped there.
       const __m512i high = _mm512_mask_blend_epi32(__mmask16(0xAAAA), _mm512_srli_epi64(even, 32), odd);
-      const __m512i r = _mm512_srav_epi32(high, c.s_minus32);
+      const __m512i r = _mm512_srav_epi32(_mm512_add_epi32(high, c.round_high), c.s_minus32);
       return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(r, lo32), hi32), zp);
     }
+    even = _mm512_add_epi64(even, c.round_even);
+    odd = _mm512_add_epi64(odd, c.round_odd);
     even = _mm512_srav_epi64(even, c.s_even);
     odd = _mm512_srav_epi64(odd, c.s_odd);
     even = _mm512_min_epi64(_mm512_max_epi64(even, lo64), hi64);
