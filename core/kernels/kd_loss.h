@@ -6,7 +6,9 @@
 //
 // Per row, three passes over the K logits: (1) the maxima of s and t; (2) the exponentials
 // e_t = exp((t - max t)/T), e_s = exp((s - max s)/T), e_h = exp(s - max s), kept in scratch so
-// that they are computed once, with their sums Z and sum e_t * (t - s); (3) the gradient.
+// that they are computed once, with their sums Z and sum e_t * (t - s); (3) the gradient. (The
+// SIMD variants take e_h = e_s^T for an integer T up to 8 and form it again in pass 3 instead of
+// storing it.)
 // The KL term never forms a log of a probability: with p = e_t/Z_t,
 //   KL = sum p (log p - log q) = [sum e_t (t - s)] / (Z_t T) + (max s - max t)/T + log Z_s - log Z_t,
 // which is finite even where p underflows to 0. Subtracting the maxima keeps every exp <= 1, so
