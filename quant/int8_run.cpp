@@ -5,9 +5,10 @@
 #include <cmath>
 
 #include "autograd/var.h"
+#include "core/aligned64.h"
+#include "core/error.h"
 #include "core/kernels/conv_f32_u8.h"
 #include "core/kernels/dw_u8.h"
-#include "core/error.h"
 #include "nn/functional.h"
 #include "quant/int8_model.h"
 
@@ -51,20 +52,13 @@ struct Workspace {
   std::vector<float> feat;
 };
 
-// n int32s in v starting on a 64-byte boundary (v grows as needed): the kernels move whole 64-byte
-// vectors, and a std::vector's data sits 16 bytes off a cache line, so each would straddle two.
-int32_t* aligned_ints(std::vector<int32_t>& v, int64_t n) {
-  if (int64_t(v.size()) < n + 16) v.resize(size_t(n + 16));
-  return reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t(63));
-}
-
 void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, Workspace& ws, uint8_t* y) {
   std::vector<uint8_t>& col = ws.col;
   const int64_t P = u.Ho * u.Wo;
   if (u.groups > 1) {  // depthwise (core/kernels/dw_u8.h)
     kernels::DwU8Args a{x, u.H, u.W, u.C, u.kh, u.kw, u.stride, u.pad, u.Ho, u.Wo, zp_in, u.dw_taps.data(),
                         u.bias_folded.data(), u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi, y};
-    a.scratch = aligned_ints(ws.scratch, kernels::dw_u8_scratch_size(a));
+    a.scratch = aligned64(ws.scratch, kernels::dw_u8_scratch_size(a));
     kernels::dw_u8(a);
     return;
   }
@@ -75,7 +69,7 @@ void run_conv(const Int8Unit& u, const uint8_t* x, int32_t zp_in, Workspace& ws,
       for (int64_t ow = 0; ow < u.Wo; ++ow) im2col_row(x, u, oh, ow, uint8_t(zp_in), col.data() + (oh * u.Wo + ow) * K);
     A = col.data();
   }
-  int32_t* const acc = aligned_ints(ws.acc, P * u.O);
+  int32_t* const acc = aligned64(ws.acc, P * u.O);
   kernels::gemm_u8s8s32(A, P, K, u.packed, u.bias_folded.data(), acc, u.O);
   kernels::requantize_rows(acc, P, u.O, u.m0.data(), u.shift.data(), u.out.zero_point, u.lo, u.hi, y);
 }

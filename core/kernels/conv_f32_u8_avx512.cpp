@@ -32,7 +32,7 @@ void conv_f32_u8(const ConvF32U8Args& a) {
   // Output columns whose window lies inside the image horizontally: [ow_in0, ow_in1).
   const int64_t ow_in0 = std::min(Wo, (pad + stride - 1) / stride);
   const int64_t ow_in1 = W + pad < kw ? ow_in0 : std::max(ow_in0, std::min(Wo, (W + pad - kw) / stride + 1));
-  const auto interior = [&]<int PX>(const float* xp, uint8_t* yp, int64_t i0, int64_t i1, const auto& fin) {
+  const auto interior = [&]<int PX>(const float* xp, uint8_t* yp, int64_t i0, int64_t i1) {
     for (int64_t o = 0; o < O; o += 16) {
       const int64_t left = O - o;
       const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
@@ -47,7 +47,7 @@ void conv_f32_u8(const ConvF32U8Args& a) {
             for (int p = 0; p < PX; ++p) v[p] = _mm512_add_ps(v[p], _mm512_mul_ps(_mm512_set1_ps(xr[p * stride]), wv));
           }
 #pragma GCC unroll 8
-      for (int p = 0; p < PX; ++p) fin(v[p], m, yp + p * O + o);
+      for (int p = 0; p < PX; ++p) finish(v[p], m, yp + p * O + o);
     }
     return PX;
   };
@@ -59,8 +59,8 @@ void conv_f32_u8(const ConvF32U8Args& a) {
       if (ow >= ow_in0 && ow + 4 <= ow_in1) {
         // PX interior pixels at once: PX independent sums, so the adds' latency overlaps (one
         // pixel alone is a chain of C*kh*kw dependent adds; 4 still left the chain the limit).
-        const int px = ow + 8 <= ow_in1 ? interior.template operator()<8>(xp, yp, i0, i1, finish)
-                                        : interior.template operator()<4>(xp, yp, i0, i1, finish);
+        const int px = ow + 8 <= ow_in1 ? interior.template operator()<8>(xp, yp, i0, i1)
+                                        : interior.template operator()<4>(xp, yp, i0, i1);
         ow += px;
         continue;
       }

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "core/aligned64.h"
 #include "core/error.h"
 
 namespace kd::kernels {
@@ -31,12 +32,9 @@ double kd_loss(Isa isa, const KdLossArgs& a) {
   const float inv_n = 1.f / float(a.N);
 #pragma omp parallel
   {
-    // kd_row_scratch_floats(K) floats from a 64-byte boundary: with K a multiple of 16 every
-    // scratch row then starts on a cache line, and no 64-byte access straddles two.
+    // From a 64-byte boundary, its rows padded to 16 floats: every scratch row starts on a line.
     thread_local std::vector<float> buffer;
-    const size_t need = size_t(kd_row_scratch_floats(a.K)) + 16;
-    if (buffer.size() < need) buffer.resize(need);
-    float* const scratch = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buffer.data()) + 63) & ~uintptr_t(63));
+    float* const scratch = aligned64(buffer, kd_row_scratch_floats(a.K));
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < a.N; ++n)
       row_loss[size_t(n)] = fn(a.s + n * a.K, a.alpha > 0 ? a.t + n * a.K : nullptr, a.alpha < 1 ? a.y[n] : 0, a.K, a.T,
