@@ -54,11 +54,13 @@ TEST_CASE("shifted conv: forward and both gradients equal the direct convolution
     const int64_t Ho = g.Ho(), Wo = g.Wo();
     Tensor x = test::randn({t.C, t.H, t.W}, 1), w = test::randn({t.O, t.C, t.kh, t.kw}, 2);
     Tensor dy = test::randn({t.O, Ho, Wo}, 3);
-    std::vector<float> wt(size_t(w.numel())), scratch(shifted::scratch_floats(g, t.O), NAN);
-    shifted::to_taps_major(w.f32(), t.O, g, wt.data());
+    std::vector<float> scratch(shifted::scratch_floats(g, t.O), NAN);
 
     std::vector<float> y(size_t(t.O * Ho * Wo));
-    shifted::forward(x.f32(), wt.data(), t.O, g, scratch.data(), y.data());
+    kernels::TapGemmWeights fwd, bwd;
+    shifted::pack_forward(w.f32(), t.O, g, nullptr, fwd);
+    shifted::pack_backward_input(w.f32(), t.O, g, bwd);
+    shifted::forward(x.f32(), fwd, g, scratch.data(), y.data());
     check_close(y.data(), direct_conv(x.f32(), w.f32(), t.O, g), 1e-4);
 
     // Input gradient: dx[c, h, v] = sum over outputs that read x[c, h, v] of w * dy.
@@ -77,7 +79,7 @@ TEST_CASE("shifted conv: forward and both gradients equal the direct convolution
               }
     std::vector<float> dx(size_t(x.numel()), NAN);
     std::fill(scratch.begin(), scratch.end(), NAN);
-    shifted::backward_input(dy.f32(), wt.data(), t.O, g, scratch.data(), dx.data());
+    shifted::backward_input(dy.f32(), bwd, g, scratch.data(), dx.data());
     check_close(dx.data(), dx_want, 1e-4);
 
     // Weight gradient, accumulated over two calls (two images) onto a non-zero start.

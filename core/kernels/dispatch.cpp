@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/kernels/dw_u8.h"
 #include "core/kernels/gemm_u8s8.h"
+#include "core/kernels/tap_gemm.h"
 #if defined(__aarch64__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -101,9 +102,11 @@ std::vector<KernelVariant> kernel_variants() {
       {"fused KD loss (softmax/log-softmax, KL*T^2 + CE, gradient)", isa,
        simd ? "three passes per row, exponentials kept (core/kernels/kd_loss.cpp)" : "scalar, sums in double"},
       {"depthwise, other shapes", "ref", "direct scalar loops (core/kernels/depthwise.cpp)"},
-      {"dense and pointwise conv", "eigen",
-       "Eigen GEMM (vectorized at compile time): stride-1 k>1 as shifted GEMMs over a padded copy "
-       "(nn/ops/conv2d_shifted.h) where at most 15% of columns are wasted, else im2col"},
+      {"dense conv stride 1, k>1: forward and input grad", tap_gemm_variant(),
+       "all taps in one register tile over a padded copy (core/kernels/tap_gemm.h, nn/ops/conv2d_shifted.h), "
+       "where at most 15% of columns are wasted"},
+      {"dense conv, other shapes, and every weight grad", "eigen",
+       "Eigen GEMM (vectorized at compile time): shifted GEMMs per tap, 1x1 in place, else im2col"},
       {"int8 GEMM u8 x s8 -> s32", gemm_s8_name(gemm_s8_selected()),
        "packed 16x4 weight blocks (core/kernels/gemm_u8s8.h); variants: ref avx2 avx512vnni neon neon_dot"},
       {"int8 depthwise 3x3 (u8 NHWC, requantization fused)", dw_u8_selected(dw3x3),

@@ -42,15 +42,6 @@ struct ConvShape {
   bool shifted() const { return !depthwise() && !pointwise() && shifted::applies(geom); }
 };
 
-// The weights of every group in the shifted path's taps-major order: [groups][kh*kw][Og][Cg].
-Tensor taps_major(const Tensor& wc, const ConvShape& s) {
-  Tensor wt = Tensor::empty(wc.shape());
-  const int64_t per_group = s.Og * s.Cg * s.kh * s.kw;
-  for (int64_t g = 0; g < s.groups; ++g)
-    shifted::to_taps_major(wc.f32() + g * per_group, s.Og, s.geom, wt.f32() + g * per_group);
-  return wt;
-}
-
 ConvShape conv_shape(const Tensor& x, const Tensor& w, int stride, int pad, int groups) {
   KD_CHECK(x.dim() == 4 && w.dim() == 4, "conv2d: expected x [N,C,H,W] and w [O,C/groups,kh,kw], got x ",
            shape_str(x.shape()), " w ", shape_str(w.shape()));
@@ -100,17 +91,23 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
       if (ep.active()) ep.apply(Y + nc * P, P, nc % s.C);
     });
   } else if (s.shifted()) {
-    const Tensor wt = taps_major(wc, s);
-    const int64_t per_group = s.Og * K;
-    parallel_for(s.N, s.N > 1, [&](int64_t n) {
+    std::vector<kernels::TapGemmWeights> packed(size_t(s.groups));
+    for (int64_t g = 0; g < s.groups; ++g)
+      shifted::pack_forward(Wt + g * s.Og * K, s.Og, s.geom, nullptr, packed[size_t(g)]);
+    auto image = [&](int64_t n, bool split_tiles) {
       float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og));  // this thread's
       for (int64_t g = 0; g < s.groups; ++g) {
         float* yg = Y + (n * s.O + g * s.Og) * P;
-        shifted::forward(X + (n * s.C + g * s.Cg) * HW, wt.f32() + g * per_group, s.Og, s.geom, scratch, yg);
+        shifted::forward(X + (n * s.C + g * s.Cg) * HW, packed[size_t(g)], s.geom, scratch, yg, split_tiles);
         if (ep.active())
           for (int64_t o = 0; o < s.Og; ++o) ep.apply(yg + o * P, P, g * s.Og + o);
       }
-    });
+    };
+    // Images over threads; a batch smaller than the team shares each image's tiles instead.
+    if (s.N >= num_threads() || omp_in_parallel())
+      parallel_for(s.N, s.N > 1, [&](int64_t n) { image(n, false); });
+    else
+      for (int64_t n = 0; n < s.N; ++n) image(n, true);
   } else {
     parallel_for(s.N, s.N > 1, [&](int64_t n) {
       float* col = s.pointwise() ? nullptr : col_buffer(K * P);  // this thread's
@@ -162,8 +159,10 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
             kernels::dw_plane_backward_weight(X + (n * s.C + c) * HW, DY + (n * s.C + c) * P, s.geom, DW + c * kk);
     }
   } else if ((want_x || want_w) && s.shifted()) {
-    const Tensor wt = taps_major(wc, s);
     const int64_t per_group = s.Og * K;
+    std::vector<kernels::TapGemmWeights> packed(want_x ? size_t(s.groups) : 0);
+    for (size_t g = 0; g < packed.size(); ++g)
+      shifted::pack_backward_input(Wt + int64_t(g) * per_group, s.Og, s.geom, packed[g]);
     const int nt = omp_get_max_threads();
     // Per-thread weight-gradient partials in taps-major order, summed in thread order below.
     Tensor dwt_part = want_w ? Tensor::zeros({nt, WN}) : Tensor();
@@ -179,8 +178,7 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
             shifted::backward_weight(X + (n * s.C + g * s.Cg) * HW, dyg, s.Og, s.geom, scratch,
                                      my_dwt + g * per_group);
           if (want_x)
-            shifted::backward_input(dyg, wt.f32() + g * per_group, s.Og, s.geom, scratch,
-                                    dx.f32() + (n * s.C + g * s.Cg) * HW);
+            shifted::backward_input(dyg, packed[size_t(g)], s.geom, scratch, dx.f32() + (n * s.C + g * s.Cg) * HW);
         }
     }
     if (want_w) {

@@ -10,12 +10,15 @@
 //   backward input: the same with the taps flipped over dY padded by (k-1-p) on each side;
 //   backward weight: dW[:, :, i, j] += dY' x (Xp from offset i*Wp + j)^T, with dY' = dY at row
 //   pitch Wp and zeros in the garbage columns, so those columns contribute nothing.
-// Per image and group; weights are in taps-major order wt[k][O][C] (see to_taps_major).
+// The forward pass and the input gradient run on core/kernels/tap_gemm.h (all taps in one register
+// tile, weights packed once per call); the weight gradient on Eigen, in taps-major order
+// wt[k][O][C] (see add_from_taps_major). Per image and group.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 #include "core/kernels/im2col.h"
+#include "core/kernels/tap_gemm.h"
 
 namespace kd::F::shifted {
 
@@ -26,15 +29,21 @@ bool applies(const kernels::ConvGeom& g);
 // Floats of per-thread scratch the three passes below need for O output channels.
 size_t scratch_floats(const kernels::ConvGeom& g, int64_t O);
 
-// w [O, C, kh, kw] -> wt [kh*kw, O, C].
-void to_taps_major(const float* w, int64_t O, const kernels::ConvGeom& g, float* wt);
 // dwt [kh*kw, O, C] added into dw [O, C, kh, kw].
 void add_from_taps_major(const float* dwt, int64_t O, const kernels::ConvGeom& g, float* dw);
 
-// y[O, Ho*Wo] = conv(x[C, H, W]).
-void forward(const float* x, const float* wt, int64_t O, const kernels::ConvGeom& g, float* scratch, float* y);
+// The weights w[O, C, kh, kw] of one group packed for forward (times scale[o] where given: folded
+// batch norm) and for the input gradient (the taps reversed, O and C swapped).
+void pack_forward(const float* w, int64_t O, const kernels::ConvGeom& g, const float* scale,
+                  kernels::TapGemmWeights& packed);
+void pack_backward_input(const float* w, int64_t O, const kernels::ConvGeom& g, kernels::TapGemmWeights& packed);
+
+// y[O, Ho*Wo] = conv(x[C, H, W]). split_tiles: share this one image's tiles among the OpenMP
+// threads (for batches smaller than the thread count); call it outside a parallel region then.
+void forward(const float* x, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g, float* scratch, float* y,
+             bool split_tiles = false);
 // dx[C, H, W] = the input gradient for dy[O, Ho*Wo] (overwritten, not accumulated).
-void backward_input(const float* dy, const float* wt, int64_t O, const kernels::ConvGeom& g, float* scratch,
+void backward_input(const float* dy, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g, float* scratch,
                     float* dx);
 // dwt[kh*kw, O, C] += the weight gradient of this image.
 void backward_weight(const float* x, const float* dy, int64_t O, const kernels::ConvGeom& g, float* scratch,
