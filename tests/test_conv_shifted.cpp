@@ -16,7 +16,7 @@ namespace shifted = F::shifted;
 
 namespace {
 
-// y[o, ho, wo] = sum_{c,i,j} w[o, c, i, j] x[c, ho - p + i, wo - p + j], in double.
+// y[o, ho, wo] = sum_{c,i,j} w[o, c, i, j] x[c, ho*s - p + i, wo*s - p + j], in double.
 std::vector<double> direct_conv(const float* x, const float* w, int64_t O, const ConvGeom& g) {
   const int64_t Ho = g.Ho(), Wo = g.Wo();
   std::vector<double> y(size_t(O * Ho * Wo), 0.0);
@@ -27,7 +27,7 @@ std::vector<double> direct_conv(const float* x, const float* w, int64_t O, const
         for (int64_t c = 0; c < g.C; ++c)
           for (int64_t i = 0; i < g.kh; ++i)
             for (int64_t j = 0; j < g.kw; ++j) {
-              const int64_t h = ho - g.pad + i, v = wo - g.pad + j;
+              const int64_t h = ho * g.stride - g.pad + i, v = wo * g.stride - g.pad + j;
               if (h >= 0 && h < g.H && v >= 0 && v < g.W)
                 acc += double(w[((o * g.C + c) * g.kh + i) * g.kw + j]) * x[(c * g.H + h) * g.W + v];
             }
@@ -60,7 +60,7 @@ TEST_CASE("shifted conv: forward and both gradients equal the direct convolution
     kernels::TapGemmWeights fwd, bwd;
     shifted::pack_forward(w.f32(), t.O, g, nullptr, fwd);
     shifted::pack_backward_input(w.f32(), t.O, g, bwd);
-    shifted::forward(x.f32(), fwd, g, scratch.data(), y.data());
+    shifted::forward(x.f32(), 0, 1, fwd, g, scratch.data(), y.data(), 0);
     check_close(y.data(), direct_conv(x.f32(), w.f32(), t.O, g), 1e-4);
 
     // Input gradient: dx[c, h, v] = sum over outputs that read x[c, h, v] of w * dy.
@@ -93,13 +93,49 @@ TEST_CASE("shifted conv: forward and both gradients equal the direct convolution
   }
 }
 
-TEST_CASE("shifted conv: used for wide stride-1 outputs only") {
-  CHECK(shifted::applies(ConvGeom{32, 28, 28, 3, 3, 1, 1}));
-  CHECK(shifted::applies(ConvGeom{64, 14, 14, 3, 3, 1, 1}));
-  CHECK_FALSE(shifted::applies(ConvGeom{128, 7, 7, 3, 3, 1, 1}));  // 2 of 9 columns wasted
-  CHECK_FALSE(shifted::applies(ConvGeom{32, 28, 28, 3, 3, 2, 1}));
-  CHECK_FALSE(shifted::applies(ConvGeom{32, 28, 28, 1, 1, 1, 0}));
-  CHECK_FALSE(shifted::applies(ConvGeom{32, 28, 28, 3, 3, 1, 3}));  // padding beyond kernel-1
+TEST_CASE("shifted conv forward: several images side by side, stride 1 and 2") {
+  struct Case {
+    int64_t C, O, H, W, k, stride, pad, G;
+  };
+  for (Case t : {Case{3, 5, 7, 7, 3, 1, 1, 4}, Case{4, 9, 7, 9, 3, 1, 0, 3}, Case{2, 3, 6, 15, 5, 1, 2, 2},
+                 Case{3, 4, 28, 28, 3, 2, 1, 2}, Case{5, 17, 14, 14, 3, 2, 1, 3}, Case{2, 3, 9, 13, 3, 2, 1, 2},
+                 Case{3, 2, 10, 12, 3, 2, 0, 1}, Case{2, 5, 19, 19, 5, 2, 2, 3}, Case{4, 8, 8, 8, 2, 2, 0, 2}}) {
+    INFO("C=" << t.C << " O=" << t.O << " " << t.H << "x" << t.W << " k=" << t.k << " s=" << t.stride << " p=" << t.pad
+              << " G=" << t.G);
+    const ConvGeom g{t.C, t.H, t.W, t.k, t.k, t.stride, t.pad};
+    REQUIRE(shifted::applies_forward(g));
+    const int64_t Ho = g.Ho(), Wo = g.Wo(), in_img = t.C * t.H * t.W, out_img = t.O * Ho * Wo;
+    Tensor x = test::randn({t.G, t.C, t.H, t.W}, 4), w = test::randn({t.O, t.C, t.k, t.k}, 5);
+    kernels::TapGemmWeights packed;
+    shifted::pack_forward(w.f32(), t.O, g, nullptr, packed);
+    std::vector<float> scratch(shifted::scratch_floats(g, t.O, t.G), NAN), y(size_t(t.G * out_img), NAN);
+    shifted::forward(x.f32(), in_img, t.G, packed, g, scratch.data(), y.data(), out_img);
+    for (int64_t n = 0; n < t.G; ++n) {
+      INFO("image " << n);
+      check_close(y.data() + n * out_img, direct_conv(x.f32() + n * in_img, w.f32(), t.O, g), 1e-4);
+    }
+  }
+}
+
+TEST_CASE("shifted conv: where it applies") {
+  CHECK(shifted::applies_backward(ConvGeom{32, 28, 28, 3, 3, 1, 1}));
+  CHECK(shifted::applies_backward(ConvGeom{64, 14, 14, 3, 3, 1, 1}));
+  CHECK(shifted::applies_backward(ConvGeom{128, 7, 7, 3, 3, 1, 1}));       // 2 of 9 columns wasted
+  CHECK_FALSE(shifted::applies_forward(ConvGeom{128, 4, 4, 3, 3, 1, 1}));  // 2 of 6
+  CHECK(shifted::applies_forward(ConvGeom{32, 28, 28, 3, 3, 2, 1}));
+  CHECK(shifted::applies_forward(ConvGeom{64, 14, 14, 3, 3, 2, 1}));
+  CHECK_FALSE(shifted::applies_backward(ConvGeom{32, 28, 28, 3, 3, 2, 1}));
+  CHECK_FALSE(shifted::applies_forward(ConvGeom{32, 28, 28, 3, 3, 3, 1}));
+  CHECK_FALSE(shifted::applies_forward(ConvGeom{32, 28, 28, 1, 1, 1, 0}));
+  CHECK_FALSE(shifted::applies_forward(ConvGeom{32, 28, 28, 3, 3, 1, 3}));  // padding beyond kernel-1
+}
+
+TEST_CASE("shifted conv: images per call") {
+  const ConvGeom small{128, 7, 7, 3, 3, 1, 1}, large{32, 28, 28, 3, 3, 1, 1};
+  CHECK(shifted::images_per_call(small, 1, 2) == 1);
+  CHECK(shifted::images_per_call(small, 64, 2) == 8);  // 8 calls of 8 images, 4 per thread
+  CHECK(shifted::images_per_call(small, 3, 2) == 2);
+  CHECK(shifted::images_per_call(large, 64, 2) == 1);
 }
 
 TEST_CASE("gradcheck: conv2d through the shifted path") {
@@ -107,7 +143,7 @@ TEST_CASE("gradcheck: conv2d through the shifted path") {
   for (C c : {C{3, 4, 3, 1, 1, true}, C{4, 6, 3, 0, 2, false}, C{2, 3, 5, 2, 1, false}}) {
     INFO("c=" << c.c << " o=" << c.o << " k=" << c.k << " p=" << c.p << " g=" << c.g);
     const Shape xs{2, c.c, 4, 30};
-    REQUIRE(shifted::applies(ConvGeom{c.c / c.g, 4, 30, c.k, c.k, 1, c.p}));
+    REQUIRE(shifted::applies_backward(ConvGeom{c.c / c.g, 4, 30, c.k, c.k, 1, c.p}));
     std::vector<Tensor> in{test::randn(xs, 1), test::randn({c.o, c.c / c.g, c.k, c.k}, 2, 0.5f)};
     if (c.bias) in.push_back(test::randn({c.o}, 3));
     const auto r = gradcheck(

@@ -15,40 +15,60 @@
 
 namespace kd::kernels::simd {
 
+// One tile: rows [ob*MR, +MR) x columns [p0, p0 + ncols), ncols <= NV * S.
+template <class A, int MR, int NV>
+void tile(const TapGemmWeights& w, const TapGemmArgs& a, int64_t ob, int64_t p0, int64_t ncols) {
+  using B = xsimd::batch<float, A>;
+  constexpr int64_t S = B::size;
+  const int64_t C = w.C, pitch = a.x_pitch;
+  const float* ap = w.data.data() + ob * int64_t(w.taps) * C * MR;
+  B acc[MR][NV];
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < NV; ++v) acc[m][v] = B(0.f);
+  for (int t = 0; t < w.taps; ++t) {
+    const float* xp = a.x + a.shift[t] + p0;
+    for (int64_t c = 0; c < C; ++c, xp += pitch, ap += MR) {
+      B b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = B::load_unaligned(xp + v * S);
+      for (int m = 0; m < MR; ++m) {
+        const B am(ap[m]);
+        for (int v = 0; v < NV; ++v) acc[m][v] = xsimd::fma(am, b[v], acc[m][v]);
+      }
+    }
+  }
+  // Store the rows and columns that exist; a partial last vector goes through a buffer.
+  const int64_t rows = std::min<int64_t>(MR, w.O - ob * MR);
+  for (int m = 0; m < rows; ++m) {
+    float* yr = a.y + (ob * MR + m) * a.y_pitch + p0;
+    for (int v = 0; v < NV; ++v) {
+      const int64_t n = std::min<int64_t>(S, ncols - v * S);
+      if (n == S) {
+        acc[m][v].store_unaligned(yr + v * S);
+      } else if (n > 0) {
+        alignas(64) float buf[S];
+        acc[m][v].store_aligned(buf);
+        std::memcpy(yr + v * S, buf, sizeof(float) * size_t(n));
+      }
+    }
+  }
+}
+
 template <class A, int MR, int NV>
 void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end) {
-  using B = xsimd::batch<float, A>;
-  constexpr int64_t S = B::size, NR = NV * S;
-  const int64_t blocks = w.blocks(), C = w.C, K = int64_t(w.taps) * C, pitch = a.x_pitch;
-  for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
-    const int64_t ob = tile % blocks, p0 = (tile / blocks) * NR;
-    const float* ap = w.data.data() + ob * K * MR;
-    B acc[MR][NV];
-    for (int m = 0; m < MR; ++m)
-      for (int v = 0; v < NV; ++v) acc[m][v] = B(0.f);
-    for (int t = 0; t < w.taps; ++t) {
-      const float* xp = a.x + a.shift[t] + p0;
-      for (int64_t c = 0; c < C; ++c, xp += pitch, ap += MR) {
-        B b[NV];
-        for (int v = 0; v < NV; ++v) b[v] = B::load_unaligned(xp + v * S);
-        for (int m = 0; m < MR; ++m) {
-          const B am(ap[m]);
-          for (int v = 0; v < NV; ++v) acc[m][v] = xsimd::fma(am, b[v], acc[m][v]);
-        }
-      }
-    }
-    // Store the rows and columns that exist; a partial last column tile goes through a buffer.
-    const int64_t rows = std::min<int64_t>(MR, w.O - ob * MR), ncols = std::min<int64_t>(NR, a.cols - p0);
-    for (int m = 0; m < rows; ++m) {
-      float* yr = a.y + (ob * MR + m) * a.y_pitch + p0;
-      if (ncols == NR) {
-        for (int v = 0; v < NV; ++v) acc[m][v].store_unaligned(yr + v * S);
-      } else {
-        alignas(64) float buf[NR];
-        for (int v = 0; v < NV; ++v) acc[m][v].store_aligned(buf + v * S);
-        std::memcpy(yr, buf, sizeof(float) * size_t(ncols));
-      }
-    }
+  constexpr int64_t S = xsimd::batch<float, A>::size, NR = NV * S;
+  static_assert(NV <= 3, "the tail dispatch below covers up to three vectors");
+  const int64_t blocks = w.blocks();
+  for (int64_t t = tile_begin; t < tile_end; ++t) {
+    const int64_t ob = t % blocks, p0 = (t / blocks) * NR, ncols = std::min(NR, a.cols - p0);
+    // The last column tile: only the vectors it needs (a 7x7 image's 63 columns would otherwise
+    // cost two 48-column tiles).
+    const int64_t need = (ncols + S - 1) / S;
+    if (need >= NV)
+      tile<A, MR, NV>(w, a, ob, p0, ncols);
+    else if (need == 2)
+      tile<A, MR, 2>(w, a, ob, p0, ncols);
+    else
+      tile<A, MR, 1>(w, a, ob, p0, ncols);
   }
 }
 

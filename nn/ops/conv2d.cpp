@@ -11,16 +11,17 @@
 // is deterministic for a given thread count.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "core/kernels/depthwise.h"
 #include "core/kernels/dw3x3.h"
 #include "core/kernels/im2col.h"
+#include "core/threads.h"
 #include "nn/functional.h"
 #include "nn/ops/conv2d_shifted.h"
 #include "nn/ops/eigen_map.h"
-#include "core/threads.h"
 
 namespace kd::F {
 
@@ -39,7 +40,9 @@ struct ConvShape {
   kernels::ConvGeom geom;  // per group
   bool pointwise() const { return kh == 1 && kw == 1 && geom.stride == 1 && geom.pad == 0; }
   bool depthwise() const { return groups == C && Cg == 1 && Og == 1; }
-  bool shifted() const { return !depthwise() && !pointwise() && shifted::applies(geom); }
+  bool dense() const { return !depthwise() && !pointwise(); }
+  bool shifted_forward() const { return dense() && shifted::applies_forward(geom); }
+  bool shifted_backward() const { return dense() && shifted::applies_backward(geom); }
 };
 
 ConvShape conv_shape(const Tensor& x, const Tensor& w, int stride, int pad, int groups) {
@@ -90,24 +93,27 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
         kernels::dw_plane_forward(X + nc * HW, w, s.geom, Y + nc * P);
       if (ep.active()) ep.apply(Y + nc * P, P, nc % s.C);
     });
-  } else if (s.shifted()) {
+  } else if (s.shifted_forward()) {
     std::vector<kernels::TapGemmWeights> packed(size_t(s.groups));
     for (int64_t g = 0; g < s.groups; ++g)
       shifted::pack_forward(Wt + g * s.Og * K, s.Og, s.geom, nullptr, packed[size_t(g)]);
-    auto image = [&](int64_t n, bool split_tiles) {
-      float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og));  // this thread's
+    const int threads = omp_in_parallel() ? 1 : num_threads();
+    const int64_t G = shifted::images_per_call(s.geom, s.N, threads), calls = (s.N + G - 1) / G;
+    // Images over threads, G per call; a batch smaller than the team shares each image's tiles.
+    const bool split_tiles = s.N < threads;
+    auto images = [&](int64_t call) {
+      const int64_t n0 = call * G, count = std::min(G, s.N - n0);
+      float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og, G));  // this thread's
       for (int64_t g = 0; g < s.groups; ++g) {
-        float* yg = Y + (n * s.O + g * s.Og) * P;
-        shifted::forward(X + (n * s.C + g * s.Cg) * HW, packed[size_t(g)], s.geom, scratch, yg, split_tiles);
+        float* yg = Y + (n0 * s.O + g * s.Og) * P;
+        shifted::forward(X + (n0 * s.C + g * s.Cg) * HW, s.C * HW, count, packed[size_t(g)], s.geom, scratch, yg,
+                         s.O * P, split_tiles);
         if (ep.active())
-          for (int64_t o = 0; o < s.Og; ++o) ep.apply(yg + o * P, P, g * s.Og + o);
+          for (int64_t n = 0; n < count; ++n)
+            for (int64_t o = 0; o < s.Og; ++o) ep.apply(yg + (n * s.O + o) * P, P, g * s.Og + o);
       }
     };
-    // Images over threads; a batch smaller than the team shares each image's tiles instead.
-    if (s.N >= num_threads() || omp_in_parallel())
-      parallel_for(s.N, s.N > 1, [&](int64_t n) { image(n, false); });
-    else
-      for (int64_t n = 0; n < s.N; ++n) image(n, true);
+    parallel_for(calls, !split_tiles && calls > 1, images);
   } else {
     parallel_for(s.N, s.N > 1, [&](int64_t n) {
       float* col = s.pointwise() ? nullptr : col_buffer(K * P);  // this thread's
@@ -158,7 +164,7 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
           for (int64_t n = 0; n < s.N; ++n)
             kernels::dw_plane_backward_weight(X + (n * s.C + c) * HW, DY + (n * s.C + c) * P, s.geom, DW + c * kk);
     }
-  } else if ((want_x || want_w) && s.shifted()) {
+  } else if ((want_x || want_w) && s.shifted_backward()) {
     const int64_t per_group = s.Og * K;
     std::vector<kernels::TapGemmWeights> packed(want_x ? size_t(s.groups) : 0);
     for (size_t g = 0; g < packed.size(); ++g)

@@ -14,51 +14,136 @@ namespace {
 using kernels::ConvGeom;
 using Strided = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
 
-// Padded plane sizes for the forward / weight-gradient passes: Hp x Wp, plus a tail read (for
-// garbage columns only) past the last channel's plane: kw-1 floats by the last tap's shift, and
-// tap_gemm's last column tile, computed whole.
-struct Padded {
-  int64_t Hp, Wp, plane, total;
+// Where G images of C channels (each rows x cols_in) sit in the padded copy, and where the
+// output columns land. Per channel: s*s sub-planes (the row and column parities at stride 2; one
+// plane at stride 1) of Hq rows of R floats. Image g's pixel (h, w) is at padded row h + top and
+// combined column g*Ws + lead + w.
+//   stride 1: Ws = cols_in + lead, so neighbouring images share their zero columns (a 7x7 image
+//             with padding 1 wastes 1 column in 8 instead of 2 in 9);
+//   stride 2: Ws = cols_in + 2*lead rounded up to even, so every image starts on an even column
+//             and the parities mean the same in every image.
+// Tap (i, j) reads sub-plane (i % s, j % s) from row i / s, column j / s, so output (g, ho, wo)
+// is at column ho*R + g*Ws/s + wo of the tap GEMM's result; the columns between are garbage.
+struct Layout {
+  int64_t s, G, rows, cols_in, top, lead, Ws, Hq, R, pitch, Ho, Wo, cols, total;
+  int64_t shift(int64_t i, int64_t j) const { return (((i % s) * s + j % s) * Hq + i / s) * R + j / s; }
+  int64_t out_col(int64_t g, int64_t ho) const { return ho * R + g * Ws / s; }
 };
-Padded padded_input(const ConvGeom& g) {
-  Padded p{g.H + 2 * g.pad, g.W + 2 * g.pad, 0, 0};
-  p.plane = p.Hp * p.Wp;
-  p.total = g.C * p.plane + g.kw + kernels::kTapGemmSlack;
-  return p;
-}
-// For the input gradient: dY padded by k-1-p on each side, so that its "valid" convolution with
-// the flipped kernel has exactly the input's size H x W.
-Padded padded_grad(const ConvGeom& g, int64_t O) {
-  Padded p{g.Ho() + 2 * (g.kh - 1 - g.pad), g.Wo() + 2 * (g.kw - 1 - g.pad), 0, 0};
-  p.plane = p.Hp * p.Wp;
-  p.total = O * p.plane + g.kw + kernels::kTapGemmSlack;
-  return p;
+
+Layout make_layout(int64_t C, int64_t rows, int64_t cols_in, int64_t kh, int64_t kw, int64_t s, int64_t top,
+                   int64_t lead, int64_t G) {
+  Layout L{};
+  L.s = s, L.G = G, L.rows = rows, L.cols_in = cols_in, L.top = top, L.lead = lead;
+  const int64_t Hp = rows + 2 * top;
+  L.Ho = (Hp - kh) / s + 1;
+  L.Wo = (cols_in + 2 * lead - kw) / s + 1;
+  int64_t Wc;  // the combined padded row
+  if (s == 1) {
+    L.Ws = cols_in + lead;
+    Wc = lead + G * L.Ws;
+  } else {
+    L.Ws = (cols_in + 2 * lead + s - 1) / s * s;
+    Wc = G * L.Ws;
+  }
+  L.Hq = (Hp + s - 1) / s;
+  L.R = Wc / s;
+  L.pitch = s * s * L.Hq * L.R;
+  L.cols = L.Ho * L.R;
+  // The last channel is read up to its pitch plus kw-1 floats (the last tap's shift past the last
+  // output column), and past that by tap_gemm's last column tile, computed whole.
+  L.total = C * L.pitch + kw + kernels::kTapGemmSlack;
+  return L;
 }
 
-// dst[c] = src[c] (rows x cols) placed at (top, left) of a zeroed rows_p x cols_p plane.
-void pad_planes(const float* src, int64_t C, int64_t rows, int64_t cols, int64_t top, int64_t left, const Padded& p,
-                float* dst) {
-  std::fill(dst, dst + p.total, 0.f);
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t r = 0; r < rows; ++r)
-      std::memcpy(dst + c * p.plane + (r + top) * p.Wp + left, src + (c * rows + r) * cols, cols * sizeof(float));
+Layout forward_layout(const ConvGeom& g, int64_t G) {
+  return make_layout(g.C, g.H, g.W, g.kh, g.kw, g.stride, g.pad, g.pad, G);
+}
+// For the input gradient: dY padded by k-1-p, so that its stride-1 "valid" convolution with the
+// flipped kernel has exactly the input's size H x W.
+Layout grad_layout(const ConvGeom& g, int64_t O) {
+  return make_layout(O, g.Ho(), g.Wo(), g.kh, g.kw, 1, g.kh - 1 - g.pad, g.kw - 1 - g.pad, 1);
+}
+
+// The padded copy of G images (image g at src + g * image_stride, C planes of rows x cols_in).
+void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, float* dst) {
+  std::fill(dst, dst + L.total, 0.f);
+  for (int64_t g = 0; g < L.G; ++g)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t h = 0; h < L.rows; ++h) {
+        const float* row = src + g * image_stride + (c * L.rows + h) * L.cols_in;
+        const int64_t r = h + L.top, col0 = g * L.Ws + L.lead;
+        if (L.s == 1) {
+          std::memcpy(dst + c * L.pitch + r * L.R + col0, row, sizeof(float) * size_t(L.cols_in));
+        } else {
+          // Even and odd columns in two strided loops (a per-element parity test does not vectorize).
+          float* plane = dst + c * L.pitch + (r % 2) * 2 * L.Hq * L.R + (r / 2) * L.R;
+          for (int64_t parity = 0; parity < 2; ++parity) {
+            const int64_t w0 = (col0 + parity) % 2, n = (L.cols_in - w0 + 1) / 2;
+            const float* src = row + w0;
+            float* d = plane + parity * L.Hq * L.R + (col0 + w0) / 2;
+            for (int64_t k = 0; k < n; ++k) d[k] = src[2 * k];
+          }
+        }
+      }
+}
+
+// out image g [O, Ho, Wo] (at out + g * image_stride) from the tap GEMM's result, garbage dropped.
+void crop(const float* yp, const Layout& L, int64_t O, float* out, int64_t image_stride) {
+  for (int64_t g = 0; g < L.G; ++g)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t ho = 0; ho < L.Ho; ++ho)
+        std::memcpy(out + g * image_stride + (o * L.Ho + ho) * L.Wo, yp + o * L.cols + L.out_col(g, ho),
+                    sizeof(float) * size_t(L.Wo));
+}
+
+// yp [w.O, L.cols] = the tap GEMM over the padded copy xp.
+void run_taps(const kernels::TapGemmWeights& w, const float* xp, const Layout& L, int64_t kh, int64_t kw, float* yp,
+              bool split_tiles) {
+  int64_t shift[64];
+  KD_CHECK(kh * kw <= 64, "shifted conv: at most 64 taps, got ", kh, "x", kw);
+  for (int64_t i = 0; i < kh; ++i)
+    for (int64_t j = 0; j < kw; ++j) shift[i * kw + j] = L.shift(i, j);
+  const kernels::TapGemmArgs a{xp, L.pitch, shift, L.cols, yp, L.cols};
+  const int64_t tiles = kernels::tap_gemm_tiles(w, L.cols);
+  parallel_for_range(tiles, split_tiles, [&](int64_t b, int64_t e) { kernels::tap_gemm(w, a, b, e); });
+}
+
+bool common(const ConvGeom& g) {
+  return g.kh * g.kw >= 2 && g.kh * g.kw <= 64 && g.pad <= g.kh - 1 && g.pad <= g.kw - 1 && g.Ho() > 0 && g.Wo() > 0;
 }
 
 }  // namespace
 
-bool applies(const ConvGeom& g) {
-  if (g.stride != 1 || g.kh * g.kw < 2 || g.kh * g.kw > 64 || g.pad > g.kh - 1 || g.pad > g.kw - 1) return false;
-  // At stride 1 each output row carries kw-1 garbage columns.
-  const int64_t Wo = g.Wo();
-  return Wo > 0 && g.Ho() > 0 && 100 * (g.kw - 1) <= 15 * Wo;
+bool applies_forward(const ConvGeom& g) {
+  if ((g.stride != 1 && g.stride != 2) || !common(g)) return false;
+  // Garbage columns per output row of a single image (batch 1 shares no padding): kw-1 at
+  // stride 1, ceil((W+2p)/2) - Wo at stride 2.
+  const Layout L = forward_layout(g, 1);
+  return 100 * (L.R - g.Wo()) <= 30 * g.Wo();
 }
 
-size_t scratch_floats(const ConvGeom& g, int64_t O) {
-  const Padded in = padded_input(g), gr = padded_grad(g, O);
-  // Forward / weight gradient: Xp + (Y' or dY'), both at pitch Wp. Input gradient: dYp + dX'.
-  const int64_t fwd = in.total + O * g.Ho() * in.Wp;
-  const int64_t bwd = gr.total + g.C * g.H * gr.Wp;
-  return size_t(std::max(fwd, bwd));
+bool applies_backward(const ConvGeom& g) { return g.stride == 1 && applies_forward(g); }
+
+int64_t images_per_call(const ConvGeom& g, int64_t N, int threads) {
+  if (N < threads) return 1;
+  // Enough columns to fill the tap GEMM's tiles (~400: a 7x7 image gives 56), but at least one
+  // call per thread, in a whole number of calls per thread.
+  const int64_t per_image = std::max<int64_t>(1, forward_layout(g, 1).cols);
+  const int64_t want = std::max<int64_t>(1, (400 + per_image - 1) / per_image);
+  const int64_t per_thread = std::max<int64_t>(1, N / (int64_t(threads) * want));
+  return (N + threads * per_thread - 1) / (threads * per_thread);
+}
+
+size_t scratch_floats(const ConvGeom& g, int64_t O, int64_t G) {
+  // Forward: the padded copy + its result. Stride 1 also runs both gradients, one image at a
+  // time: dY padded + dX', and X padded + dY at the padded pitch.
+  const Layout f = forward_layout(g, G);
+  int64_t n = f.total + O * f.cols;
+  if (g.stride == 1) {
+    const Layout gr = grad_layout(g, O), x1 = forward_layout(g, 1);
+    n = std::max({n, gr.total + g.C * gr.cols, x1.total + O * x1.cols});
+  }
+  return size_t(n);
 }
 
 void add_from_taps_major(const float* dwt, int64_t O, const ConvGeom& g, float* dw) {
@@ -79,71 +164,44 @@ void pack_backward_input(const float* w, int64_t O, const ConvGeom& g, kernels::
   kernels::tap_gemm_pack(w + (kk - 1), g.C, O, kk, -1, kk, g.C * kk, nullptr, packed);
 }
 
-namespace {
-
-// out[o, r, :] = yp[o, r * pitch, :cols_out]: drops each row's garbage columns.
-void crop(const float* yp, int64_t O, int64_t rows, int64_t pitch, int64_t cols_out, float* out) {
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t r = 0; r < rows; ++r)
-      std::memcpy(out + (o * rows + r) * cols_out, yp + (o * rows + r) * pitch, cols_out * sizeof(float));
-}
-
-// Y' = the tap GEMM over padded planes of pitch Wp, at the row pitch Wp.
-void run_taps(const kernels::TapGemmWeights& w, const float* planes, int64_t plane, int64_t Wp, int kh, int kw,
-              int64_t cols, float* yp, bool split_tiles) {
-  int64_t shift[64];
-  KD_CHECK(kh * kw <= 64, "shifted conv: at most 64 taps, got ", kh, "x", kw);
-  for (int i = 0; i < kh; ++i)
-    for (int j = 0; j < kw; ++j) shift[i * kw + j] = i * Wp + j;
-  const kernels::TapGemmArgs a{planes, plane, shift, cols, yp, cols};
-  const int64_t tiles = kernels::tap_gemm_tiles(w, cols);
-  parallel_for_range(tiles, split_tiles, [&](int64_t b, int64_t e) { kernels::tap_gemm(w, a, b, e); });
-}
-
-}  // namespace
-
-void forward(const float* x, const kernels::TapGemmWeights& w, const ConvGeom& g, float* scratch, float* y,
-             bool split_tiles) {
-  const Padded p = padded_input(g);
-  const int64_t Ho = g.Ho(), Wo = g.Wo(), cols = Ho * p.Wp;
+void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmWeights& w, const ConvGeom& g,
+             float* scratch, float* y, int64_t y_image, bool split_tiles) {
+  const Layout L = forward_layout(g, G);
   float* xp = scratch;
-  float* yp = scratch + p.total;
-  pad_planes(x, g.C, g.H, g.W, g.pad, g.pad, p, xp);
-  run_taps(w, xp, p.plane, p.Wp, int(g.kh), int(g.kw), cols, yp, split_tiles);
-  crop(yp, w.O, Ho, p.Wp, Wo, y);
+  float* yp = scratch + L.total;
+  build(x, x_image, g.C, L, xp);
+  run_taps(w, xp, L, g.kh, g.kw, yp, split_tiles);
+  crop(yp, L, w.O, y, y_image);
 }
 
 void backward_input(const float* dy, const kernels::TapGemmWeights& w, const ConvGeom& g, float* scratch, float* dx) {
-  const Padded p = padded_grad(g, w.C);
-  const int64_t Ho = g.Ho(), Wo = g.Wo(), cols = g.H * p.Wp;
+  const Layout L = grad_layout(g, w.C);
   float* dyp = scratch;
-  float* dxp = scratch + p.total;
-  pad_planes(dy, w.C, Ho, Wo, g.kh - 1 - g.pad, g.kw - 1 - g.pad, p, dyp);
-  // dx[c, h, w] = sum_{o,i,j} W[o, c, i, j] * dyp[o, h + (kh-1-i), w + (kw-1-j)]: tap t' = (i', j')
-  // of the packed weights is W's tap (kh-1-i', kw-1-j'), read at shift i'*Wp + j'.
-  run_taps(w, dyp, p.plane, p.Wp, int(g.kh), int(g.kw), cols, dxp, false);
-  crop(dxp, g.C, g.H, p.Wp, g.W, dx);
+  float* dxp = scratch + L.total;
+  build(dy, 0, w.C, L, dyp);
+  // dx[c, h, v] = sum_{o,i,j} W[o, c, i, j] * dyp[o, h + (kh-1-i), v + (kw-1-j)]: tap t' = (i', j')
+  // of the packed weights is W's tap (kh-1-i', kw-1-j'), read at shift i'*R + j'.
+  run_taps(w, dyp, L, g.kh, g.kw, dxp, false);
+  crop(dxp, L, g.C, dx, 0);
 }
 
 void backward_weight(const float* x, const float* dy, int64_t O, const ConvGeom& g, float* scratch, float* dwt) {
-  const Padded p = padded_input(g);
-  const int64_t Ho = g.Ho(), Wo = g.Wo(), cols = Ho * p.Wp;
+  const Layout L = forward_layout(g, 1);
   float* xp = scratch;
-  float* dyw = scratch + p.total;
-  pad_planes(x, g.C, g.H, g.W, g.pad, g.pad, p, xp);
-  // dY at pitch Wp; the garbage columns are zero so the wrapped reads of Xp they meet add nothing.
+  float* dyw = scratch + L.total;
+  build(x, 0, g.C, L, xp);
+  // dY at pitch R; the garbage columns are zero so the wrapped reads of Xp they meet add nothing.
   for (int64_t o = 0; o < O; ++o)
-    for (int64_t r = 0; r < Ho; ++r) {
-      float* d = dyw + o * cols + r * p.Wp;
-      std::memcpy(d, dy + (o * Ho + r) * Wo, Wo * sizeof(float));
-      std::fill(d + Wo, d + p.Wp, 0.f);
+    for (int64_t r = 0; r < L.Ho; ++r) {
+      float* d = dyw + o * L.cols + r * L.R;
+      std::memcpy(d, dy + (o * L.Ho + r) * L.Wo, sizeof(float) * size_t(L.Wo));
+      std::fill(d + L.Wo, d + L.R, 0.f);
     }
-  CMatMap DY(dyw, O, cols);
+  CMatMap DY(dyw, O, L.cols);
   for (int64_t i = 0; i < g.kh; ++i)
     for (int64_t j = 0; j < g.kw; ++j) {
-      const int64_t k = i * g.kw + j;
-      Strided B(xp + i * p.Wp + j, g.C, cols, Eigen::OuterStride<>(p.plane));
-      MatMap(dwt + k * O * g.C, O, g.C).noalias() += DY * B.transpose();
+      Strided B(xp + L.shift(i, j), g.C, L.cols, Eigen::OuterStride<>(L.pitch));
+      MatMap(dwt + (i * g.kw + j) * O * g.C, O, g.C).noalias() += DY * B.transpose();
     }
 }
 

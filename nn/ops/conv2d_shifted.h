@@ -1,18 +1,22 @@
-// Stride-1 convolution as kh*kw GEMMs over shifted views of one zero-padded copy of the input,
-// instead of im2col's kh*kw-fold copy. The trick ("padded width"): with the input padded to
-// Hp x Wp and the output computed at row pitch Wp instead of Wo,
+// Stride-1 and stride-2 convolution over one zero-padded copy of the input, instead of im2col's
+// kh*kw-fold copy. The trick ("padded width"): with the input padded to Hp x Wp and the output
+// computed at row pitch Wp instead of Wo,
 //   Y'[o, ho*Wp + wo] = sum_{i,j} sum_c W[o, c, i, j] * Xp[c, ho*Wp + wo + (i*Wp + j)],
 // so for each tap (i, j) the right-hand matrix is Xp itself, viewed from offset i*Wp + j: one
 // contiguous [C, Ho*Wp] block per channel with channel pitch Hp*Wp. Columns wo >= Wo of each
 // output row are garbage (they wrap into the next row) and are dropped when Y' is cropped. The
-// price is (Wp - Wo) / Wo extra arithmetic (kw-1 columns per row), which is why it is used only
-// for wide enough outputs (see shifted_conv_applies); the saving is the lowering's copies.
-//   backward input: the same with the taps flipped over dY padded by (k-1-p) on each side;
-//   backward weight: dW[:, :, i, j] += dY' x (Xp from offset i*Wp + j)^T, with dY' = dY at row
-//   pitch Wp and zeros in the garbage columns, so those columns contribute nothing.
-// The forward pass and the input gradient run on core/kernels/tap_gemm.h (all taps in one register
-// tile, weights packed once per call); the weight gradient on Eigen, in taps-major order
-// wt[k][O][C] (see add_from_taps_major). Per image and group.
+// price is that extra arithmetic (kw-1 columns per row), which is why it is used only where it
+// stays small (applies_forward); the saving is the lowering's copies. Two extensions:
+//   - several images side by side in one padded row, sharing their zero columns, so that small
+//     images fill the GEMM's column tiles and waste less (kw-1-p columns per image row);
+//   - stride 2: the padded input split by row and column parity into four planes; tap (i, j)
+//     reads plane (i%2, j%2) from (i/2, j/2), which is a stride-1 form again.
+// The passes:
+//   forward: all taps in one register tile (core/kernels/tap_gemm.h), weights packed per call;
+//   backward input (stride 1): the same with the taps flipped, over dY padded by (k-1-p);
+//   backward weight (stride 1): dW[:, :, i, j] += dY' x (Xp from offset i*Wp + j)^T on Eigen, with
+//   dY' = dY at row pitch Wp and zeros in the garbage columns, so those columns contribute
+//   nothing; in taps-major order wt[k][O][C] (see add_from_taps_major).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -22,12 +26,19 @@
 
 namespace kd::F::shifted {
 
-// Stride 1, padding at most kernel-1 (so the backward padding k-1-p is not negative), kernel
-// larger than 1x1, and at most ~15% wasted columns.
-bool applies(const kernels::ConvGeom& g);
+// Forward: stride 1 or 2, 2 to 64 taps, padding at most kernel-1 (so the backward padding k-1-p
+// is not negative), and at most 30% garbage columns for a single image.
+bool applies_forward(const kernels::ConvGeom& g);
+// The gradients: stride 1 only (stride 2 keeps im2col and col2im).
+bool applies_backward(const kernels::ConvGeom& g);
 
-// Floats of per-thread scratch the three passes below need for O output channels.
-size_t scratch_floats(const kernels::ConvGeom& g, int64_t O);
+// How many images one forward call should take for a batch of N on `threads` threads (1 when
+// the batch is smaller than the team: then each image's tiles are shared instead).
+int64_t images_per_call(const kernels::ConvGeom& g, int64_t N, int threads);
+
+// Floats of per-thread scratch for forward calls of up to G images and for the gradients, with O
+// output channels.
+size_t scratch_floats(const kernels::ConvGeom& g, int64_t O, int64_t G = 1);
 
 // dwt [kh*kw, O, C] added into dw [O, C, kh, kw].
 void add_from_taps_major(const float* dwt, int64_t O, const kernels::ConvGeom& g, float* dw);
@@ -38,10 +49,11 @@ void pack_forward(const float* w, int64_t O, const kernels::ConvGeom& g, const f
                   kernels::TapGemmWeights& packed);
 void pack_backward_input(const float* w, int64_t O, const kernels::ConvGeom& g, kernels::TapGemmWeights& packed);
 
-// y[O, Ho*Wo] = conv(x[C, H, W]). split_tiles: share this one image's tiles among the OpenMP
-// threads (for batches smaller than the thread count); call it outside a parallel region then.
-void forward(const float* x, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g, float* scratch, float* y,
-             bool split_tiles = false);
+// y[O, Ho*Wo] = conv(x[C, H, W]) for G images: image n's input at x + n * x_image, its output at
+// y + n * y_image. split_tiles: share the tiles among the OpenMP threads (for batches smaller
+// than the thread count); call it outside a parallel region then.
+void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g,
+             float* scratch, float* y, int64_t y_image, bool split_tiles = false);
 // dx[C, H, W] = the input gradient for dy[O, Ho*Wo] (overwritten, not accumulated).
 void backward_input(const float* dy, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g, float* scratch,
                     float* dx);
