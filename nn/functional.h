@@ -42,6 +42,9 @@ Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b
                               float lo, float hi);
 Var linear(const Var& x, const Var& w, const Var& b);              // x [N,in], w [out,in], b [out]
 Var add(const Var& a, const Var& b);                               // same shapes
+// Inference only (under NoGrad): clamp(a + b, lo, hi) in one pass, for a residual add followed by
+// ReLU / ReLU6 (relu: 0, inf). NaN passes the clamp, as in relu.
+Tensor add_act_inference(const Tensor& a, const Tensor& b, float lo, float hi);
 // Inverted dropout: zeroes with probability p, scales survivors by 1/(1-p). Identity in eval.
 Var dropout(const Var& x, float p, bool training, Rng& rng);
 Var softmax(const Var& x);      // over the last dim of [N,K]

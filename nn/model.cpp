@@ -84,6 +84,19 @@ Var Model::forward(const Var& x, bool training, Rng* dropout_rng, std::map<std::
       idx += act ? 2 : 1;
       continue;
     }
+    // add -> relu | relu6 (a residual block's end) at inference: one pass instead of two.
+    if (fuse && n.op == "add" && idx + 1 < graph.nodes.size() &&
+        (graph.nodes[idx + 1].op == "relu" || graph.nodes[idx + 1].op == "relu6") &&
+        private_to(n, graph.nodes[idx + 1])) {
+      const Node& act = graph.nodes[idx + 1];
+      Tensor y = F::add_act_inference(v.at(n.inputs[0]).value(), v.at(n.inputs[1]).value(), 0.f,
+                                      act.op == "relu6" ? 6.f : INFINITY);
+      Var out = hooked(act.name, Var(y));
+      if (taps && taps->count(act.name)) (*taps)[act.name] = out;
+      v[act.name] = out;
+      ++idx;
+      continue;
+    }
     // batchnorm2d -> relu | relu6 whose BN output nobody else reads: one op (the activation
     // clamped in the BN's pass, its gradient masked inside the BN's backward).
     if (fuse_bn_act && n.op == "batchnorm2d" && idx + 1 < graph.nodes.size() &&

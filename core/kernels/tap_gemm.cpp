@@ -58,13 +58,17 @@ void tap_gemm_pack_mr(const float* src, int64_t O, int64_t C, int taps, int64_t 
                       const float* scale, int mr, TapGemmWeights& w) {
   KD_CHECK(O > 0 && C > 0 && taps > 0 && mr > 0, "tap_gemm_pack: O ", O, " C ", C, " taps ", taps, " mr ", mr);
   w.O = O, w.C = C, w.taps = taps, w.mr = mr;
-  w.data.assign(size_t(w.blocks() * taps * C * mr), 0.f);
+  w.data.resize(size_t(w.blocks() * taps * C * mr));  // every element is written below
   float* d = w.data.data();
-  for (int64_t ob = 0; ob < w.blocks(); ++ob)
+  for (int64_t ob = 0; ob < w.blocks(); ++ob) {
+    const int64_t rows = std::min<int64_t>(mr, O - ob * mr);
     for (int t = 0; t < taps; ++t)
-      for (int64_t c = 0; c < C; ++c, d += mr)
-        for (int64_t m = 0, o = ob * mr; m < mr && o < O; ++m, ++o)
-          d[m] = src[t * st + o * so + c * sc] * (scale ? scale[o] : 1.f);
+      for (int64_t c = 0; c < C; ++c, d += mr) {
+        const float* s = src + t * st + ob * mr * so + c * sc;
+        for (int64_t m = 0; m < rows; ++m) d[m] = s[m * so] * (scale ? scale[ob * mr + m] : 1.f);
+        for (int64_t m = rows; m < mr; ++m) d[m] = 0.f;
+      }
+  }
 }
 
 void tap_gemm_pack(const float* src, int64_t O, int64_t C, int taps, int64_t st, int64_t so, int64_t sc,

@@ -53,22 +53,25 @@ void tile(const TapGemmWeights& w, const TapGemmArgs& a, int64_t ob, int64_t p0,
   }
 }
 
+// The last column tile: only the vectors it needs (a 7x7 image's 63 columns would otherwise cost
+// two 48-column tiles).
+template <class A, int MR, int NV>
+void partial_tile(const TapGemmWeights& w, const TapGemmArgs& a, int64_t ob, int64_t p0, int64_t ncols, int64_t need) {
+  if constexpr (NV > 1)
+    if (need < NV) return partial_tile<A, MR, NV - 1>(w, a, ob, p0, ncols, need);
+  tile<A, MR, NV>(w, a, ob, p0, ncols);
+}
+
 template <class A, int MR, int NV>
 void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end) {
   constexpr int64_t S = xsimd::batch<float, A>::size, NR = NV * S;
-  static_assert(NV <= 3, "the tail dispatch below covers up to three vectors");
   const int64_t blocks = w.blocks();
   for (int64_t t = tile_begin; t < tile_end; ++t) {
     const int64_t ob = t % blocks, p0 = (t / blocks) * NR, ncols = std::min(NR, a.cols - p0);
-    // The last column tile: only the vectors it needs (a 7x7 image's 63 columns would otherwise
-    // cost two 48-column tiles).
-    const int64_t need = (ncols + S - 1) / S;
-    if (need >= NV)
+    if (ncols == NR)
       tile<A, MR, NV>(w, a, ob, p0, ncols);
-    else if (need == 2)
-      tile<A, MR, 2>(w, a, ob, p0, ncols);
     else
-      tile<A, MR, 1>(w, a, ob, p0, ncols);
+      partial_tile<A, MR, NV>(w, a, ob, p0, ncols, (ncols + S - 1) / S);
   }
 }
 

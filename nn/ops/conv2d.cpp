@@ -21,6 +21,7 @@
 #include "core/threads.h"
 #include "nn/functional.h"
 #include "nn/ops/conv2d_shifted.h"
+#include "nn/ops/conv_epilogue.h"
 #include "nn/ops/eigen_map.h"
 
 namespace kd::F {
@@ -63,22 +64,9 @@ ConvShape conv_shape(const Tensor& x, const Tensor& w, int stride, int pad, int 
   return s;
 }
 
-// Applied to each image's output rows right after they are computed (still in cache):
-// y = clamp(y + bias[o], lo, hi). NaN passes the clamp, as in relu.
-struct Epilogue {
-  const float* bias = nullptr;
-  float lo = -INFINITY, hi = INFINITY;
-  bool active() const { return bias || lo != -INFINITY || hi != INFINITY; }
-  void apply(float* row, int64_t P, int64_t o) const {
-    const float b = bias ? bias[o] : 0.f;
-    for (int64_t p = 0; p < P; ++p) {
-      const float v = row[p] + b;
-      row[p] = v < lo ? lo : (v > hi ? hi : v);
-    }
-  }
-};
-
-Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, const ConvShape& s) {
+// wscale: per output channel, multiplies the weights (folded batch norm); the tap-GEMM path only.
+Tensor conv_forward(const Tensor& xc, const Tensor& wc, const float* wscale, const Epilogue& ep, const ConvShape& s) {
+  KD_CHECK(!wscale || s.shifted_forward(), "conv_forward: weight scale on a path that does not apply it");
   Tensor y = Tensor::empty({s.N, s.O, s.Ho, s.Wo});
   const float *X = xc.f32(), *Wt = wc.f32();
   float* Y = y.f32();
@@ -94,9 +82,15 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
       if (ep.active()) ep.apply(Y + nc * P, P, nc % s.C);
     });
   } else if (s.shifted_forward()) {
-    std::vector<kernels::TapGemmWeights> packed(size_t(s.groups));
+    // Kept between calls so that packing reuses its memory (a fresh ~0.6 MB buffer per call is an
+    // mmap and page faults); per thread, as calls may come from inside parallel regions.
+    // (A lambda names a thread_local as the running thread's copy: the workers below must get
+    // this thread's through a reference.)
+    thread_local std::vector<kernels::TapGemmWeights> packed_here;
+    std::vector<kernels::TapGemmWeights>& packed = packed_here;
+    if (packed.size() < size_t(s.groups)) packed.resize(size_t(s.groups));
     for (int64_t g = 0; g < s.groups; ++g)
-      shifted::pack_forward(Wt + g * s.Og * K, s.Og, s.geom, nullptr, packed[size_t(g)]);
+      shifted::pack_forward(Wt + g * s.Og * K, s.Og, s.geom, wscale ? wscale + g * s.Og : nullptr, packed[size_t(g)]);
     const int threads = omp_in_parallel() ? 1 : num_threads();
     const int64_t G = shifted::images_per_call(s.geom, s.N, threads), calls = (s.N + G - 1) / G;
     // Images over threads, G per call; a batch smaller than the team shares each image's tiles.
@@ -106,11 +100,10 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
       float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og, G));  // this thread's
       for (int64_t g = 0; g < s.groups; ++g) {
         float* yg = Y + (n0 * s.O + g * s.Og) * P;
+        Epilogue group_ep = ep;  // the bias of this group's channels
+        if (group_ep.bias) group_ep.bias += g * s.Og;
         shifted::forward(X + (n0 * s.C + g * s.Cg) * HW, s.C * HW, count, packed[size_t(g)], s.geom, scratch, yg,
-                         s.O * P, split_tiles);
-        if (ep.active())
-          for (int64_t n = 0; n < count; ++n)
-            for (int64_t o = 0; o < s.Og; ++o) ep.apply(yg + (n * s.O + o) * P, P, g * s.Og + o);
+                         s.O * P, group_ep, split_tiles);
       }
     };
     parallel_for(calls, !split_tiles && calls > 1, images);
@@ -253,7 +246,7 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int padding, in
   Tensor bc = b.defined() ? b.value().contiguous() : Tensor();
   Epilogue ep;
   if (bc.defined()) ep.bias = bc.f32();
-  Tensor y = conv_forward(xc, wc, ep, s);
+  Tensor y = conv_forward(xc, wc, nullptr, ep, s);
   std::vector<Var> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
   bool wx = x.requires_grad(), ww = w.requires_grad(), wb = b.defined() && b.requires_grad();
@@ -277,21 +270,27 @@ Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b
   // Fold: BN(conv(x) + b) = conv(x) * k + (beta + (b - mean) * k), k = gamma / sqrt(var + eps),
   // so the weights are scaled per output channel and one bias remains. Computed per call: it
   // costs one pass over the weights, against a batch of activations.
-  Tensor wf = Tensor::empty(wc.shape()), shift = Tensor::empty({s.O});
-  const int64_t per_o = wc.numel() / s.O;
+  // The tap-GEMM path scales the weights as it packs them (no pass of its own).
+  Tensor scale = Tensor::empty({s.O}), shift = Tensor::empty({s.O});
   // Raw pointers: f32() checks the dtype on every call, which cost a third of a batch-1 pass here.
-  const float *G = gamma.f32(), *Be = beta.f32(), *Mu = mean.f32(), *V = var.f32(), *Wc = wc.f32();
+  const float *G = gamma.f32(), *Be = beta.f32(), *Mu = mean.f32(), *V = var.f32();
   const float* B = b.defined() ? b.f32() : nullptr;
-  float *Wf = wf.f32(), *Sh = shift.f32();
+  float *K = scale.f32(), *Sh = shift.f32();
   for (int64_t o = 0; o < s.O; ++o) {
-    const float k = float(double(G[o]) / std::sqrt(double(V[o]) + eps));
-    for (int64_t i = 0; i < per_o; ++i) Wf[o * per_o + i] = Wc[o * per_o + i] * k;
-    Sh[o] = Be[o] + ((B ? B[o] : 0.f) - Mu[o]) * k;
+    K[o] = float(double(G[o]) / std::sqrt(double(V[o]) + eps));
+    Sh[o] = Be[o] + ((B ? B[o] : 0.f) - Mu[o]) * K[o];
   }
   Epilogue ep;
   ep.bias = shift.f32();
   ep.lo = lo, ep.hi = hi;
-  return conv_forward(xc, wf, ep, s);
+  if (s.shifted_forward()) return conv_forward(xc, wc, K, ep, s);
+  Tensor wf = Tensor::empty(wc.shape());
+  const int64_t per_o = wc.numel() / s.O;
+  const float* Wc = wc.f32();
+  float* Wf = wf.f32();
+  for (int64_t o = 0; o < s.O; ++o)
+    for (int64_t i = 0; i < per_o; ++i) Wf[o * per_o + i] = Wc[o * per_o + i] * K[o];
+  return conv_forward(xc, wf, nullptr, ep, s);
 }
 
 }  // namespace kd::F

@@ -87,13 +87,19 @@ void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, f
       }
 }
 
-// out image g [O, Ho, Wo] (at out + g * image_stride) from the tap GEMM's result, garbage dropped.
-void crop(const float* yp, const Layout& L, int64_t O, float* out, int64_t image_stride) {
+// out image g [O, Ho, Wo] (at out + g * image_stride) from the tap GEMM's result, garbage dropped
+// and the epilogue applied on the way.
+void crop(const float* yp, const Layout& L, int64_t O, float* out, int64_t image_stride, const Epilogue& ep = {}) {
   for (int64_t g = 0; g < L.G; ++g)
     for (int64_t o = 0; o < O; ++o)
-      for (int64_t ho = 0; ho < L.Ho; ++ho)
-        std::memcpy(out + g * image_stride + (o * L.Ho + ho) * L.Wo, yp + o * L.cols + L.out_col(g, ho),
-                    sizeof(float) * size_t(L.Wo));
+      for (int64_t ho = 0; ho < L.Ho; ++ho) {
+        const float* src = yp + o * L.cols + L.out_col(g, ho);
+        float* dst = out + g * image_stride + (o * L.Ho + ho) * L.Wo;
+        if (ep.active())
+          ep.apply(src, dst, L.Wo, o);
+        else
+          std::memcpy(dst, src, sizeof(float) * size_t(L.Wo));
+      }
 }
 
 // yp [w.O, L.cols] = the tap GEMM over the padded copy xp.
@@ -165,13 +171,13 @@ void pack_backward_input(const float* w, int64_t O, const ConvGeom& g, kernels::
 }
 
 void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmWeights& w, const ConvGeom& g,
-             float* scratch, float* y, int64_t y_image, bool split_tiles) {
+             float* scratch, float* y, int64_t y_image, const Epilogue& ep, bool split_tiles) {
   const Layout L = forward_layout(g, G);
   float* xp = scratch;
   float* yp = scratch + L.total;
   build(x, x_image, g.C, L, xp);
   run_taps(w, xp, L, g.kh, g.kw, yp, split_tiles);
-  crop(yp, L, w.O, y, y_image);
+  crop(yp, L, w.O, y, y_image, ep);
 }
 
 void backward_input(const float* dy, const kernels::TapGemmWeights& w, const ConvGeom& g, float* scratch, float* dx) {

@@ -23,6 +23,7 @@
 
 #include "core/kernels/im2col.h"
 #include "core/kernels/tap_gemm.h"
+#include "nn/ops/conv_epilogue.h"
 
 namespace kd::F::shifted {
 
@@ -49,11 +50,12 @@ void pack_forward(const float* w, int64_t O, const kernels::ConvGeom& g, const f
                   kernels::TapGemmWeights& packed);
 void pack_backward_input(const float* w, int64_t O, const kernels::ConvGeom& g, kernels::TapGemmWeights& packed);
 
-// y[O, Ho*Wo] = conv(x[C, H, W]) for G images: image n's input at x + n * x_image, its output at
-// y + n * y_image. split_tiles: share the tiles among the OpenMP threads (for batches smaller
-// than the thread count); call it outside a parallel region then.
+// y[O, Ho*Wo] = ep(conv(x[C, H, W])) for G images: image n's input at x + n * x_image, its output
+// at y + n * y_image; the epilogue is applied as the garbage columns are dropped. split_tiles:
+// share the tiles among the OpenMP threads (for batches smaller than the thread count); call it
+// outside a parallel region then.
 void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g,
-             float* scratch, float* y, int64_t y_image, bool split_tiles = false);
+             float* scratch, float* y, int64_t y_image, const Epilogue& ep = {}, bool split_tiles = false);
 // dx[C, H, W] = the input gradient for dy[O, Ho*Wo] (overwritten, not accumulated).
 void backward_input(const float* dy, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g, float* scratch,
                     float* dx);

@@ -1,8 +1,9 @@
 // Element-wise ops: relu, relu6, add, dropout, flatten.
 #include <algorithm>
+#include <cmath>
 
-#include "nn/functional.h"
 #include "core/threads.h"
+#include "nn/functional.h"
 
 namespace kd::F {
 
@@ -48,9 +49,11 @@ Var relu6(const Var& x) {
                    [](float v) { return v > 0.f && v < 6.f; }, false);
 }
 
-Var add(const Var& a, const Var& b) {
+namespace {
+// y = clamp(a + b, lo, hi); with lo, hi = -inf, inf a plain sum (NaN passes the clamp either way).
+Tensor add_clamped(const Tensor& a, const Tensor& b, float lo, float hi) {
   KD_CHECK(a.shape() == b.shape(), "add: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()), " differ");
-  Tensor ac = a.value().contiguous(), bc = b.value().contiguous();
+  Tensor ac = a.contiguous(), bc = b.contiguous();
   Tensor y = Tensor::empty(ac.shape());
   const float *A = ac.f32(), *B = bc.f32();
   float* Y = y.f32();
@@ -58,9 +61,23 @@ Var add(const Var& a, const Var& b) {
   parallel_for_range(n, n >= kParallelMinWork, [&](int64_t b, int64_t e) {
     const float *a = A, *bb = B;
     float* y = Y;
-    for (int64_t i = b; i < e; ++i) y[i] = a[i] + bb[i];
+    for (int64_t i = b; i < e; ++i) {
+      const float v = a[i] + bb[i];
+      y[i] = v < lo ? lo : (v > hi ? hi : v);
+    }
   });
+  return y;
+}
+}  // namespace
+
+Var add(const Var& a, const Var& b) {
+  Tensor y = add_clamped(a.value(), b.value(), -INFINITY, INFINITY);
   return make_result("add", y, {a, b}, [](const Tensor& g) { return std::vector<Tensor>{g, g}; });
+}
+
+Tensor add_act_inference(const Tensor& a, const Tensor& b, float lo, float hi) {
+  KD_CHECK(!grad_enabled(), "add_act_inference: inference only (use it under NoGrad)");
+  return add_clamped(a, b, lo, hi);
 }
 
 Var dropout(const Var& x, float p, bool training, Rng& rng) {
