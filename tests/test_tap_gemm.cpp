@@ -65,8 +65,8 @@ TEST_CASE("tap_gemm reference equals the sum it specifies") {
     for (int64_t o = 0; o < p.O; ++o)
       for (int64_t q = 0; q < p.cols; ++q) {
         double s = 0;
-        for (int t = 0; t < taps; ++t)
-          for (int64_t c = 0; c < p.C; ++c)
+        for (int64_t c = 0; c < p.C; ++c)
+          for (int t = 0; t < taps; ++t)
             s += double(p.w.f32()[(t * p.O + o) * p.C + c]) * p.x.f32()[c * p.pitch + p.shift[size_t(t)] + q];
         worst = std::max(worst, std::fabs(s - y[size_t(o * p.cols + q)]));
       }
@@ -121,11 +121,12 @@ TEST_CASE("tap_gemm_pack: strides, reversed taps and per-row scale") {
   TapGemmWeights w;
   tap_gemm_pack_mr(src.data() + 1, 2, 3, 2, -1, 6, 2, scale, 4, w);
   REQUIRE(w.data.size() == size_t(1 * 2 * 3 * 4));
-  // Block 0, tap 0 (= src tap 1), channel 1: rows o=0 -> src[0*6 + 1*2 + 1] = 3, o=1 -> 2*9, then zeros.
-  CHECK(w.data[4 + 0] == 3.f);
-  CHECK(w.data[4 + 1] == 18.f);
-  CHECK(w.data[4 + 2] == 0.f);
-  // Tap 1 (= src tap 0), channel 2: o=0 -> src[4] = 4, o=1 -> 2*10.
-  CHECK(w.data[(1 * 3 + 2) * 4 + 0] == 4.f);
-  CHECK(w.data[(1 * 3 + 2) * 4 + 1] == 20.f);
+  // Packed K order is (channel, tap). Block 0, channel 1, tap 0 (= src tap 1): rows o=0 ->
+  // src[0*6 + 1*2 + 1] = 3, o=1 -> 2*9, then zeros.
+  CHECK(w.data[(1 * 2 + 0) * 4 + 0] == 3.f);
+  CHECK(w.data[(1 * 2 + 0) * 4 + 1] == 18.f);
+  CHECK(w.data[(1 * 2 + 0) * 4 + 2] == 0.f);
+  // Channel 2, tap 1 (= src tap 0): o=0 -> src[4] = 4, o=1 -> 2*10.
+  CHECK(w.data[(2 * 2 + 1) * 4 + 0] == 4.f);
+  CHECK(w.data[(2 * 2 + 1) * 4 + 1] == 20.f);
 }

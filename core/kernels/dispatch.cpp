@@ -102,9 +102,9 @@ std::vector<KernelVariant> kernel_variants() {
       {"fused KD loss (softmax/log-softmax, KL*T^2 + CE, gradient)", isa,
        simd ? "three passes per row, exponentials kept (core/kernels/kd_loss.cpp)" : "scalar, sums in double"},
       {"depthwise, other shapes", "ref", "direct scalar loops (core/kernels/depthwise.cpp)"},
-      {"dense conv stride 1, k>1: forward and input grad", tap_gemm_variant(),
-       "all taps in one register tile over a padded copy (core/kernels/tap_gemm.h, nn/ops/conv2d_shifted.h), "
-       "where at most 15% of columns are wasted"},
+      {"dense conv k>1: forward (stride 1, 2), input grad (stride 1)", tap_gemm_variant(),
+       "all taps in one register tile over a padded copy, small images side by side (core/kernels/tap_gemm.h, "
+       "nn/ops/conv2d_shifted.h), where at most 30% of columns are wasted"},
       {"dense conv, other shapes, and every weight grad", "eigen",
        "Eigen GEMM (vectorized at compile time): shifted GEMMs per tap, 1x1 in place, else im2col"},
       {"int8 GEMM u8 x s8 -> s32", gemm_s8_name(gemm_s8_selected()),

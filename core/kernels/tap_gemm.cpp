@@ -21,10 +21,10 @@ void tap_gemm_ref(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_be
     const int64_t rows = std::min(mr, w.O - ob * mr), p1 = std::min(p0 + kRefNr, a.cols);
     for (int64_t m = 0; m < rows; ++m)
       for (int64_t p = p0; p < p1; ++p) {
-        const float* ap = w.data.data() + ob * K * mr + m;  // A[t, o, c] at ap[(t * C + c) * mr]
+        const float* ap = w.data.data() + ob * K * mr + m;  // A[t, o, c] at ap[(c * taps + t) * mr]
         float acc = 0.f;
-        for (int t = 0; t < w.taps; ++t)
-          for (int64_t c = 0; c < C; ++c, ap += mr) acc = std::fma(*ap, a.x[c * a.x_pitch + a.shift[t] + p], acc);
+        for (int64_t c = 0; c < C; ++c)
+          for (int t = 0; t < w.taps; ++t, ap += mr) acc = std::fma(*ap, a.x[c * a.x_pitch + a.shift[t] + p], acc);
         a.y[(ob * mr + m) * a.y_pitch + p] = acc;
       }
   }
@@ -59,13 +59,18 @@ void tap_gemm_pack_mr(const float* src, int64_t O, int64_t C, int taps, int64_t 
   KD_CHECK(O > 0 && C > 0 && taps > 0 && mr > 0, "tap_gemm_pack: O ", O, " C ", C, " taps ", taps, " mr ", mr);
   w.O = O, w.C = C, w.taps = taps, w.mr = mr;
   w.data.resize(size_t(w.blocks() * taps * C * mr));  // every element is written below
+  // In packed order: each of the mr rows is read as one sequential stream for OIHW weights.
   float* d = w.data.data();
   for (int64_t ob = 0; ob < w.blocks(); ++ob) {
     const int64_t rows = std::min<int64_t>(mr, O - ob * mr);
-    for (int t = 0; t < taps; ++t)
-      for (int64_t c = 0; c < C; ++c, d += mr) {
-        const float* s = src + t * st + ob * mr * so + c * sc;
-        for (int64_t m = 0; m < rows; ++m) d[m] = s[m * so] * (scale ? scale[ob * mr + m] : 1.f);
+    const float* base = src + ob * mr * so;
+    float k[64];
+    KD_CHECK(mr <= 64, "tap_gemm_pack: mr ", mr, " above 64");
+    for (int64_t m = 0; m < rows; ++m) k[m] = scale ? scale[ob * mr + m] : 1.f;
+    for (int64_t c = 0; c < C; ++c)
+      for (int t = 0; t < taps; ++t, d += mr) {
+        const float* s = base + c * sc + t * st;
+        for (int64_t m = 0; m < rows; ++m) d[m] = s[m * so] * k[m];
         for (int64_t m = rows; m < mr; ++m) d[m] = 0.f;
       }
   }

@@ -1,19 +1,21 @@
 // tap_gemm: the arithmetic of a stride-1 dense convolution, as one GEMM whose right-hand matrix
 // is never built. With the input zero-padded and flattened (channel planes of pitch x_pitch, each
 // read at the output's row pitch), a k-tap convolution is
-//   Y[o, p] = sum_{t < taps} sum_{c < C} A[t, o, c] * X[c * x_pitch + shift[t] + p],  p in [0, cols)
-// i.e. a GEMM with K = taps * C whose column (t, c) of B is plane c seen from offset shift[t]
+//   Y[o, p] = sum_{c < C} sum_{t < taps} A[t, o, c] * X[c * x_pitch + shift[t] + p],  p in [0, cols)
+// i.e. a GEMM with K = C * taps whose column (c, t) of B is plane c seen from offset shift[t]
 // (nn/ops/conv2d_shifted.h derives the shifts and crops the garbage columns). Eigen needs B as a
 // matrix: one GEMM per tap, each repacking its B and re-reading and re-writing all of Y. Here a
 // register tile of MR output rows x NR columns accumulates over the whole K at once and is stored
 // once; B is read straight from the padded planes (unaligned vector loads), A from a packed copy.
 //
 // Layout of the packed A (TapGemmWeights): row blocks of mr output channels; within a block, K in
-// (tap, channel) order, mr consecutive floats per K step, so a micro-kernel broadcasts them in
-// order. Rows past O are zero.
+// (channel, tap) order, mr consecutive floats per K step, so a micro-kernel broadcasts them in
+// order. Rows past O are zero. Channel-major K keeps a channel's taps (a few rows of one plane)
+// together for the kernel, and makes packing OIHW weights a read of mr sequential streams:
+// batch-1 inference packs every weight once per pass.
 //
-// Summation order, every variant: for each output, acc = fma(A[t,o,c], X[...], acc) over t, then
-// c, from 0. The scalar reference does exactly that with std::fma, so every SIMD variant gives
+// Summation order, every variant: for each output, acc = fma(A[t,o,c], X[...], acc) over c, then
+// t, from 0. The scalar reference does exactly that with std::fma, so every SIMD variant gives
 // the same bits (tests/test_tap_gemm.cpp asserts equality).
 #pragma once
 #include <cstdint>
@@ -24,7 +26,7 @@ namespace kd::kernels {
 struct TapGemmWeights {
   int64_t O = 0, C = 0;
   int taps = 0, mr = 0;
-  std::vector<float> data;  // [ceil(O / mr)][taps][C][mr]
+  std::vector<float> data;  // [ceil(O / mr)][C][taps][mr]
   int64_t blocks() const { return (O + mr - 1) / mr; }
 };
 

@@ -2,7 +2,7 @@
 // tap_gemm_<isa>.cpp instantiates it with a tile that fits that ISA's registers.
 //
 // Tile: MR output rows x NV vectors of columns, MR * NV accumulators held in registers for the
-// whole K = taps * C. Per K step: NV unaligned loads of B (one padded plane seen from the tap's
+// whole K = C * taps. Per K step: NV unaligned loads of B (one padded plane seen from the tap's
 // shift), MR broadcasts of A (consecutive in the packed copy), MR * NV FMAs. With AVX-512's 32
 // registers, 8 x 3 leaves 8 for the B vectors and a broadcast: 11 loads per 24 FMAs, under the
 // two loads a cycle that keep both FMA pipes busy.
@@ -25,9 +25,11 @@ void tile(const TapGemmWeights& w, const TapGemmArgs& a, int64_t ob, int64_t p0,
   B acc[MR][NV];
   for (int m = 0; m < MR; ++m)
     for (int v = 0; v < NV; ++v) acc[m][v] = B(0.f);
-  for (int t = 0; t < w.taps; ++t) {
-    const float* xp = a.x + a.shift[t] + p0;
-    for (int64_t c = 0; c < C; ++c, xp += pitch, ap += MR) {
+  const int taps = w.taps;
+  const float* xc = a.x + p0;
+  for (int64_t c = 0; c < C; ++c, xc += pitch)
+    for (int t = 0; t < taps; ++t, ap += MR) {
+      const float* xp = xc + a.shift[t];
       B b[NV];
       for (int v = 0; v < NV; ++v) b[v] = B::load_unaligned(xp + v * S);
       for (int m = 0; m < MR; ++m) {
@@ -35,7 +37,6 @@ void tile(const TapGemmWeights& w, const TapGemmArgs& a, int64_t ob, int64_t p0,
         for (int v = 0; v < NV; ++v) acc[m][v] = xsimd::fma(am, b[v], acc[m][v]);
       }
     }
-  }
   // Store the rows and columns that exist; a partial last vector goes through a buffer.
   const int64_t rows = std::min<int64_t>(MR, w.O - ob * MR);
   for (int m = 0; m < rows; ++m) {

@@ -87,19 +87,18 @@ void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, f
       }
 }
 
-// out image g [O, Ho, Wo] (at out + g * image_stride) from the tap GEMM's result, garbage dropped
-// and the epilogue applied on the way.
+// out image g [O, Ho, Wo] (at out + g * image_stride) from the tap GEMM's result, garbage dropped,
+// then the epilogue over each output plane while it is in cache (over whole planes: rows of 7 or 14
+// floats would leave the vector loop to its scalar tail).
 void crop(const float* yp, const Layout& L, int64_t O, float* out, int64_t image_stride, const Epilogue& ep = {}) {
+  const int64_t P = L.Ho * L.Wo;
   for (int64_t g = 0; g < L.G; ++g)
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t ho = 0; ho < L.Ho; ++ho) {
-        const float* src = yp + o * L.cols + L.out_col(g, ho);
-        float* dst = out + g * image_stride + (o * L.Ho + ho) * L.Wo;
-        if (ep.active())
-          ep.apply(src, dst, L.Wo, o);
-        else
-          std::memcpy(dst, src, sizeof(float) * size_t(L.Wo));
-      }
+    for (int64_t o = 0; o < O; ++o) {
+      float* plane = out + g * image_stride + o * P;
+      for (int64_t ho = 0; ho < L.Ho; ++ho)
+        std::memcpy(plane + ho * L.Wo, yp + o * L.cols + L.out_col(g, ho), sizeof(float) * size_t(L.Wo));
+      if (ep.active()) ep.apply(plane, P, o);
+    }
 }
 
 // yp [w.O, L.cols] = the tap GEMM over the padded copy xp.

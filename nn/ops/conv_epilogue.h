@@ -13,10 +13,11 @@ struct Epilogue {
   bool active() const { return bias || lo != -INFINITY || hi != INFINITY; }
   // dst[p] = clamp(src[p] + bias[o], lo, hi) for p < n; dst may be src.
   void apply(const float* src, float* dst, int64_t n, int64_t o) const {
-    const float b = bias ? bias[o] : 0.f;
+    // Locals: read through `this`, the bounds could alias dst, and the loop would not vectorize.
+    const float b = bias ? bias[o] : 0.f, l = lo, h = hi;
     for (int64_t p = 0; p < n; ++p) {
       const float v = src[p] + b;
-      dst[p] = v < lo ? lo : (v > hi ? hi : v);
+      dst[p] = v < l ? l : (v > h ? h : v);
     }
   }
   void apply(float* row, int64_t n, int64_t o) const { apply(row, row, n, o); }

@@ -59,11 +59,12 @@ Tensor add_clamped(const Tensor& a, const Tensor& b, float lo, float hi) {
   float* Y = y.f32();
   const int64_t n = ac.numel();
   parallel_for_range(n, n >= kParallelMinWork, [&](int64_t b, int64_t e) {
-    const float *a = A, *bb = B;
+    // Locals: captured by reference, the bounds could alias y, and the loop would not vectorize.
+    const float *a = A, *bb = B, l = lo, h = hi;
     float* y = Y;
     for (int64_t i = b; i < e; ++i) {
       const float v = a[i] + bb[i];
-      y[i] = v < lo ? lo : (v > hi ? hi : v);
+      y[i] = v < l ? l : (v > h ? h : v);
     }
   });
   return y;
