@@ -36,6 +36,26 @@ std::vector<double> direct_conv(const float* x, const float* w, int64_t O, const
   return y;
 }
 
+// The input and weight gradients of direct_conv for dy, in double.
+void direct_grads(const float* x, const float* w, const float* dy, int64_t O, const ConvGeom& g,
+                  std::vector<double>& dx, std::vector<double>& dw) {
+  const int64_t Ho = g.Ho(), Wo = g.Wo();
+  dx.assign(size_t(g.C * g.H * g.W), 0.0);
+  dw.assign(size_t(O * g.C * g.kh * g.kw), 0.0);
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t ho = 0; ho < Ho; ++ho)
+      for (int64_t wo = 0; wo < Wo; ++wo)
+        for (int64_t c = 0; c < g.C; ++c)
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const int64_t h = ho * g.stride - g.pad + i, v = wo * g.stride - g.pad + j;
+              if (h < 0 || h >= g.H || v < 0 || v >= g.W) continue;
+              const double d = dy[(o * Ho + ho) * Wo + wo];
+              dx[size_t((c * g.H + h) * g.W + v)] += d * w[((o * g.C + c) * g.kh + i) * g.kw + j];
+              dw[size_t(((o * g.C + c) * g.kh + i) * g.kw + j)] += d * x[(c * g.H + h) * g.W + v];
+            }
+}
+
 void check_close(const float* got, const std::vector<double>& want, double tol) {
   double worst = 0;
   for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
@@ -63,30 +83,18 @@ TEST_CASE("shifted conv: forward and both gradients equal the direct convolution
     shifted::forward(x.f32(), 0, 1, fwd, g, scratch.data(), y.data(), 0);
     check_close(y.data(), direct_conv(x.f32(), w.f32(), t.O, g), 1e-4);
 
-    // Input gradient: dx[c, h, v] = sum over outputs that read x[c, h, v] of w * dy.
-    std::vector<double> dx_want(size_t(x.numel()), 0.0), dw_want(size_t(w.numel()), 0.0);
-    for (int64_t o = 0; o < t.O; ++o)
-      for (int64_t ho = 0; ho < Ho; ++ho)
-        for (int64_t wo = 0; wo < Wo; ++wo)
-          for (int64_t c = 0; c < t.C; ++c)
-            for (int64_t i = 0; i < t.kh; ++i)
-              for (int64_t j = 0; j < t.kw; ++j) {
-                const int64_t h = ho - t.pad + i, v = wo - t.pad + j;
-                if (h < 0 || h >= t.H || v < 0 || v >= t.W) continue;
-                const double d = dy.f32()[(o * Ho + ho) * Wo + wo];
-                dx_want[size_t((c * t.H + h) * t.W + v)] += d * w.f32()[((o * t.C + c) * t.kh + i) * t.kw + j];
-                dw_want[size_t(((o * t.C + c) * t.kh + i) * t.kw + j)] += d * x.f32()[(c * t.H + h) * t.W + v];
-              }
+    std::vector<double> dx_want, dw_want;
+    direct_grads(x.f32(), w.f32(), dy.f32(), t.O, g, dx_want, dw_want);
     std::vector<float> dx(size_t(x.numel()), NAN);
     std::fill(scratch.begin(), scratch.end(), NAN);
-    shifted::backward_input(dy.f32(), bwd, g, scratch.data(), dx.data());
+    shifted::backward_input(dy.f32(), 0, 1, bwd, g, scratch.data(), dx.data(), 0);
     check_close(dx.data(), dx_want, 1e-4);
 
     // Weight gradient, accumulated over two calls (two images) onto a non-zero start.
     std::vector<float> dwt(size_t(w.numel()), 0.f), dw(size_t(w.numel()), 1.f);
     std::fill(scratch.begin(), scratch.end(), NAN);
-    shifted::backward_weight(x.f32(), dy.f32(), t.O, g, scratch.data(), dwt.data());
-    shifted::backward_weight(x.f32(), dy.f32(), t.O, g, scratch.data(), dwt.data());
+    shifted::backward_weight(x.f32(), 0, dy.f32(), 0, 1, t.O, g, scratch.data(), dwt.data());
+    shifted::backward_weight(x.f32(), 0, dy.f32(), 0, 1, t.O, g, scratch.data(), dwt.data());
     shifted::add_from_taps_major(dwt.data(), t.O, g, dw.data());
     for (double& v : dw_want) v = 1.0 + 2.0 * v;
     check_close(dw.data(), dw_want, 2e-4);
@@ -114,6 +122,23 @@ TEST_CASE("shifted conv forward: several images side by side, stride 1 and 2") {
       INFO("image " << n);
       check_close(y.data() + n * out_img, direct_conv(x.f32() + n * in_img, w.f32(), t.O, g), 1e-4);
     }
+    if (!shifted::applies_backward(g)) continue;
+    // Both gradients over the same G images: dx per image, dw summed over them.
+    Tensor dy = test::randn({t.G, t.O, Ho, Wo}, 6);
+    kernels::TapGemmWeights bwd;
+    shifted::pack_backward_input(w.f32(), t.O, g, bwd);
+    std::vector<float> dx(size_t(t.G * in_img), NAN), dwt(size_t(w.numel()), 0.f), dw(size_t(w.numel()), 0.f);
+    shifted::backward_input(dy.f32(), out_img, t.G, bwd, g, scratch.data(), dx.data(), in_img);
+    shifted::backward_weight(x.f32(), in_img, dy.f32(), out_img, t.G, t.O, g, scratch.data(), dwt.data());
+    shifted::add_from_taps_major(dwt.data(), t.O, g, dw.data());
+    std::vector<double> dw_sum(size_t(w.numel()), 0.0), dx_want, dw_want;
+    for (int64_t n = 0; n < t.G; ++n) {
+      INFO("image " << n);
+      direct_grads(x.f32() + n * in_img, w.f32(), dy.f32() + n * out_img, t.O, g, dx_want, dw_want);
+      check_close(dx.data() + n * in_img, dx_want, 1e-4);
+      for (size_t i = 0; i < dw_sum.size(); ++i) dw_sum[i] += dw_want[i];
+    }
+    check_close(dw.data(), dw_sum, 1e-3);
   }
 }
 

@@ -163,22 +163,26 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
     for (size_t g = 0; g < packed.size(); ++g)
       shifted::pack_backward_input(Wt + int64_t(g) * per_group, s.Og, s.geom, packed[g]);
     const int nt = omp_get_max_threads();
+    const int64_t G = shifted::images_per_call(s.geom, s.N, nt), calls = (s.N + G - 1) / G;
     // Per-thread weight-gradient partials in taps-major order, summed in thread order below.
     Tensor dwt_part = want_w ? Tensor::zeros({nt, WN}) : Tensor();
 #pragma omp parallel num_threads(nt)
     {
-      float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og));
+      float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og, G));
       float* my_dwt = want_w ? dwt_part.f32() + size_t(omp_get_thread_num()) * WN : nullptr;
 #pragma omp for schedule(static)
-      for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t call = 0; call < calls; ++call) {
+        const int64_t n0 = call * G, count = std::min(G, s.N - n0);
         for (int64_t g = 0; g < s.groups; ++g) {
-          const float* dyg = DY + (n * s.O + g * s.Og) * P;
+          const float* dyg = DY + (n0 * s.O + g * s.Og) * P;
           if (want_w)
-            shifted::backward_weight(X + (n * s.C + g * s.Cg) * HW, dyg, s.Og, s.geom, scratch,
-                                     my_dwt + g * per_group);
+            shifted::backward_weight(X + (n0 * s.C + g * s.Cg) * HW, s.C * HW, dyg, s.O * P, count, s.Og, s.geom,
+                                     scratch, my_dwt + g * per_group);
           if (want_x)
-            shifted::backward_input(dyg, packed[size_t(g)], s.geom, scratch, dx.f32() + (n * s.C + g * s.Cg) * HW);
+            shifted::backward_input(dyg, s.O * P, count, packed[size_t(g)], s.geom, scratch,
+                                    dx.f32() + (n0 * s.C + g * s.Cg) * HW, s.C * HW);
         }
+      }
     }
     if (want_w) {
       float* total = dwt_part.f32();

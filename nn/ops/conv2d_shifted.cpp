@@ -12,7 +12,6 @@ namespace kd::F::shifted {
 namespace {
 
 using kernels::ConvGeom;
-using Strided = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
 
 // Where G images of C channels (each rows x cols_in) sit in the padded copy, and where the
 // output columns land. Per channel: s*s sub-planes (the row and column parities at stride 2; one
@@ -60,8 +59,8 @@ Layout forward_layout(const ConvGeom& g, int64_t G) {
 }
 // For the input gradient: dY padded by k-1-p, so that its stride-1 "valid" convolution with the
 // flipped kernel has exactly the input's size H x W.
-Layout grad_layout(const ConvGeom& g, int64_t O) {
-  return make_layout(O, g.Ho(), g.Wo(), g.kh, g.kw, 1, g.kh - 1 - g.pad, g.kw - 1 - g.pad, 1);
+Layout grad_layout(const ConvGeom& g, int64_t O, int64_t G) {
+  return make_layout(O, g.Ho(), g.Wo(), g.kh, g.kw, 1, g.kh - 1 - g.pad, g.kw - 1 - g.pad, G);
 }
 
 // The padded copy of G images (image g at src + g * image_stride, C planes of rows x cols_in).
@@ -101,14 +100,21 @@ void crop(const float* yp, const Layout& L, int64_t O, float* out, int64_t image
     }
 }
 
+// Each tap's offset into the padded copy.
+struct Shifts {
+  int64_t v[64];
+  Shifts(const Layout& L, int64_t kh, int64_t kw) {
+    KD_CHECK(kh * kw <= 64, "shifted conv: at most 64 taps, got ", kh, "x", kw);
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) v[i * kw + j] = L.shift(i, j);
+  }
+};
+
 // yp [w.O, L.cols] = the tap GEMM over the padded copy xp.
 void run_taps(const kernels::TapGemmWeights& w, const float* xp, const Layout& L, int64_t kh, int64_t kw, float* yp,
               bool split_tiles) {
-  int64_t shift[64];
-  KD_CHECK(kh * kw <= 64, "shifted conv: at most 64 taps, got ", kh, "x", kw);
-  for (int64_t i = 0; i < kh; ++i)
-    for (int64_t j = 0; j < kw; ++j) shift[i * kw + j] = L.shift(i, j);
-  const kernels::TapGemmArgs a{xp, L.pitch, shift, L.cols, yp, L.cols};
+  const Shifts shift(L, kh, kw);
+  const kernels::TapGemmArgs a{xp, L.pitch, shift.v, L.cols, yp, L.cols};
   const int64_t tiles = kernels::tap_gemm_tiles(w, L.cols);
   parallel_for_range(tiles, split_tiles, [&](int64_t b, int64_t e) { kernels::tap_gemm(w, a, b, e); });
 }
@@ -140,13 +146,13 @@ int64_t images_per_call(const ConvGeom& g, int64_t N, int threads) {
 }
 
 size_t scratch_floats(const ConvGeom& g, int64_t O, int64_t G) {
-  // Forward: the padded copy + its result. Stride 1 also runs both gradients, one image at a
-  // time: dY padded + dX', and X padded + dY at the padded pitch.
+  // Forward: the padded copy + its result. Stride 1 also runs both gradients: dY padded + dX',
+  // and X padded + dY at the result's pitch.
   const Layout f = forward_layout(g, G);
   int64_t n = f.total + O * f.cols;
   if (g.stride == 1) {
-    const Layout gr = grad_layout(g, O), x1 = forward_layout(g, 1);
-    n = std::max({n, gr.total + g.C * gr.cols, x1.total + O * x1.cols});
+    const Layout gr = grad_layout(g, O, G);
+    n = std::max({n, gr.total + g.C * gr.cols, f.total + O * f.cols});
   }
   return size_t(n);
 }
@@ -179,29 +185,33 @@ void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmW
   crop(yp, L, w.O, y, y_image, ep);
 }
 
-void backward_input(const float* dy, const kernels::TapGemmWeights& w, const ConvGeom& g, float* scratch, float* dx) {
-  const Layout L = grad_layout(g, w.C);
+void backward_input(const float* dy, int64_t dy_image, int64_t G, const kernels::TapGemmWeights& w, const ConvGeom& g,
+                    float* scratch, float* dx, int64_t dx_image) {
+  const Layout L = grad_layout(g, w.C, G);
   float* dyp = scratch;
   float* dxp = scratch + L.total;
-  build(dy, 0, w.C, L, dyp);
+  build(dy, dy_image, w.C, L, dyp);
   // dx[c, h, v] = sum_{o,i,j} W[o, c, i, j] * dyp[o, h + (kh-1-i), v + (kw-1-j)]: tap t' = (i', j')
   // of the packed weights is W's tap (kh-1-i', kw-1-j'), read at shift i'*R + j'.
   run_taps(w, dyp, L, g.kh, g.kw, dxp, false);
-  crop(dxp, L, g.C, dx, 0);
+  crop(dxp, L, g.C, dx, dx_image);
 }
 
-void backward_weight(const float* x, const float* dy, int64_t O, const ConvGeom& g, float* scratch, float* dwt) {
-  const Layout L = forward_layout(g, 1);
+void backward_weight(const float* x, int64_t x_image, const float* dy, int64_t dy_image, int64_t G, int64_t O,
+                     const ConvGeom& g, float* scratch, float* dwt) {
+  const Layout L = forward_layout(g, G);
   float* xp = scratch;
   float* dyw = scratch + L.total;
-  build(x, 0, g.C, L, xp);
-  // dY at pitch R; the garbage columns are zero so the wrapped reads of Xp they meet add nothing.
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t r = 0; r < L.Ho; ++r) {
-      float* d = dyw + o * L.cols + r * L.R;
-      std::memcpy(d, dy + (o * L.Ho + r) * L.Wo, sizeof(float) * size_t(L.Wo));
-      std::fill(d + L.Wo, d + L.R, 0.f);
-    }
+  build(x, x_image, g.C, L, xp);
+  // dY where the forward result had its columns; zero in the garbage ones, so the wrapped reads
+  // of Xp they meet add nothing.
+  std::fill(dyw, dyw + O * L.cols, 0.f);
+  for (int64_t n = 0; n < G; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t r = 0; r < L.Ho; ++r)
+        std::memcpy(dyw + o * L.cols + L.out_col(n, r), dy + n * dy_image + (o * L.Ho + r) * L.Wo,
+                    sizeof(float) * size_t(L.Wo));
+  using Strided = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
   CMatMap DY(dyw, O, L.cols);
   for (int64_t i = 0; i < g.kh; ++i)
     for (int64_t j = 0; j < g.kw; ++j) {

@@ -56,11 +56,12 @@ void pack_backward_input(const float* w, int64_t O, const kernels::ConvGeom& g, 
 // outside a parallel region then.
 void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g,
              float* scratch, float* y, int64_t y_image, const Epilogue& ep = {}, bool split_tiles = false);
+// Stride 1, G images as in forward (image n's tensors at dy + n * dy_image, ...):
 // dx[C, H, W] = the input gradient for dy[O, Ho*Wo] (overwritten, not accumulated).
-void backward_input(const float* dy, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g, float* scratch,
-                    float* dx);
-// dwt[kh*kw, O, C] += the weight gradient of this image.
-void backward_weight(const float* x, const float* dy, int64_t O, const kernels::ConvGeom& g, float* scratch,
-                     float* dwt);
+void backward_input(const float* dy, int64_t dy_image, int64_t G, const kernels::TapGemmWeights& w,
+                    const kernels::ConvGeom& g, float* scratch, float* dx, int64_t dx_image);
+// dwt[kh*kw, O, C] += the weight gradient of these G images.
+void backward_weight(const float* x, int64_t x_image, const float* dy, int64_t dy_image, int64_t G, int64_t O,
+                     const kernels::ConvGeom& g, float* scratch, float* dwt);
 
 }  // namespace kd::F::shifted
