@@ -130,3 +130,35 @@ TEST_CASE("tap_gemm_pack: strides, reversed taps and per-row scale") {
   CHECK(w.data[(2 * 2 + 1) * 4 + 0] == 4.f);
   CHECK(w.data[(2 * 2 + 1) * 4 + 1] == 20.f);
 }
+
+TEST_CASE("tap_gemm_grad: every variant equals the sum it specifies, to rounding") {
+  for (int64_t O : {1, 3, 4, 9})
+    for (int64_t C : {1, 4, 5, 19})
+      for (int taps : {1, 9})
+        for (int64_t cols : {1, 15, 16, 17, 100}) {
+          INFO("O=" << O << " C=" << C << " taps=" << taps << " cols=" << cols);
+          Problem p = make(O, C, taps, cols, uint64_t(O * 100 + C * 10 + cols + taps));
+          // D at a pitch rounded up to kTapGemmGradColumns, zero past cols.
+          const int64_t d_pitch = (cols + kTapGemmGradColumns - 1) / kTapGemmGradColumns * kTapGemmGradColumns;
+          Tensor dr = test::randn({O, cols}, 9);
+          std::vector<float> d(size_t(O * d_pitch), 0.f);
+          for (int64_t o = 0; o < O; ++o)
+            for (int64_t q = 0; q < cols; ++q) d[size_t(o * d_pitch + q)] = dr.f32()[o * cols + q];
+          std::vector<double> want(size_t(taps * O * C), 0.5);  // the kernels add onto 0.5
+          for (int t = 0; t < taps; ++t)
+            for (int64_t o = 0; o < O; ++o)
+              for (int64_t c = 0; c < C; ++c)
+                for (int64_t q = 0; q < cols; ++q)
+                  want[size_t((t * O + o) * C + c)] +=
+                      double(d[size_t(o * d_pitch + q)]) * p.x.f32()[c * p.pitch + p.shift[size_t(t)] + q];
+          for (const TapGemmKernel& k : tap_gemm_kernels()) {
+            INFO(std::string(k.name));
+            std::vector<float> got(want.size(), 0.5f);
+            k.grad(
+                TapGemmGradArgs{p.x.f32(), p.pitch, C, p.shift.data(), taps, d.data(), d_pitch, O, cols, got.data()});
+            double worst = 0;
+            for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
+            CHECK(worst <= 1e-5 * double(cols));
+          }
+        }
+}

@@ -29,7 +29,20 @@ void tap_gemm_ref(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_be
       }
   }
 }
-const TapGemmKernel kRef{"ref", kRefMr, kRefNr, tap_gemm_ref};
+// The weight gradient's specification: each sum on its own, over p in order, one rounding per FMA.
+void tap_gemm_grad_ref(const TapGemmGradArgs& a) {
+  for (int t = 0; t < a.taps; ++t)
+    for (int64_t o = 0; o < a.O; ++o)
+      for (int64_t c = 0; c < a.C; ++c) {
+        const float* d = a.d + o * a.d_pitch;
+        const float* x = a.x + c * a.x_pitch + a.shift[t];
+        float acc = 0.f;
+        for (int64_t p = 0; p < a.cols; ++p) acc = std::fma(d[p], x[p], acc);
+        a.dA[(t * a.O + o) * a.C + c] += acc;
+      }
+}
+
+const TapGemmKernel kRef{"ref", kRefMr, kRefNr, tap_gemm_ref, tap_gemm_grad_ref};
 
 const TapGemmKernel& kernel_for(Isa isa) {
   switch (isa) {
@@ -91,6 +104,8 @@ void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin,
   KD_CHECK(w.mr == k.mr, "tap_gemm: weights packed for mr ", w.mr, ", the ", k.name, " kernel needs ", k.mr);
   k.run(w, a, tile_begin, tile_end);
 }
+
+void tap_gemm_grad(const TapGemmGradArgs& a) { selected().grad(a); }
 
 const char* tap_gemm_variant() { return selected().name; }
 

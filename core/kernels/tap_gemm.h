@@ -56,6 +56,26 @@ int64_t tap_gemm_tiles(const TapGemmWeights& w, int64_t cols);
 void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end);
 inline void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a) { tap_gemm(w, a, 0, tap_gemm_tiles(w, a.cols)); }
 
+// The weight gradient of the same convolution, added into dA [taps, O, C]:
+//   dA[t, o, c] += sum_{p < cols} D[o * d_pitch + p] * X[c * x_pitch + shift[t] + p]
+// with D = dY at the output's pitch, zero in its garbage columns (so the wrapped reads of X there
+// add nothing). A GEMM with K = cols, long: vectorized along p, a 4 x 4 block of (o, c) sums in
+// registers, all taps of a block in turn while its 4 + 4 rows sit in L1, each sum's lanes added
+// once at the end. D's rows are read up to cols rounded up to kTapGemmGradColumns and must hold
+// zeros there; X is read as far, within kTapGemmSlack.
+struct TapGemmGradArgs {
+  const float* x = nullptr;
+  int64_t x_pitch = 0, C = 0;
+  const int64_t* shift = nullptr;
+  int taps = 0;
+  const float* d = nullptr;
+  int64_t d_pitch = 0, O = 0;
+  int64_t cols = 0;
+  float* dA = nullptr;
+};
+inline constexpr int64_t kTapGemmGradColumns = 16;
+void tap_gemm_grad(const TapGemmGradArgs& a);
+
 // The selected variant ("ref", "avx512 8x48", ...) for kd info --kernels.
 const char* tap_gemm_variant();
 
@@ -65,6 +85,7 @@ struct TapGemmKernel {
   int mr;
   int64_t nr;  // columns per tile
   void (*run)(const TapGemmWeights&, const TapGemmArgs&, int64_t, int64_t);
+  void (*grad)(const TapGemmGradArgs&);
 };
 std::vector<TapGemmKernel> tap_gemm_kernels();
 // Packs for a given mr (tests run every variant over one set of weights).

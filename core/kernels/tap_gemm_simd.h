@@ -76,4 +76,75 @@ void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin,
   }
 }
 
+// out[i] = the sum of acc[i]'s lanes, i < 16: portable (xsimd 8's haddp needs AVX-512DQ and
+// returns the sums in a permuted order there). ISA files may pass a faster one.
+template <class A>
+struct LaneSums16 {
+  static void run(const xsimd::batch<float, A>* acc, float* out) {
+    constexpr int64_t S = xsimd::batch<float, A>::size;
+    alignas(64) float lanes[S];
+    for (int i = 0; i < 16; ++i) {
+      acc[i].store_aligned(lanes);
+      float s = 0.f;
+      for (int64_t l = 0; l < S; ++l) s += lanes[l];
+      out[i] = s;
+    }
+  }
+};
+
+// Keeps a loaded vector in a register: GCC 12 otherwise folds the load into each of the four FMAs
+// that use it (a memory operand each), doubling the loads of the weight-gradient loop, which then
+// ran at half Eigen's speed. An empty asm that "modifies" the register forbids re-reading memory.
+template <class V>
+inline void in_register(V& a, V& b) {
+#if defined(__GNUC__) && defined(__x86_64__)
+  asm("" : "+v"(a.data), "+v"(b.data));
+#elif defined(__GNUC__) && defined(__aarch64__)
+  asm("" : "+w"(a.data), "+w"(b.data));
+#else
+  (void)a, (void)b;
+#endif
+}
+
+// Weight gradient (tap_gemm.h): 4 x 4 blocks of (o, c); each of the 16 sums is a vector along p,
+// so K = cols needs no transposed copy. Taps innermost: the block's 4 rows of D and 4 planes of X
+// are read from L2 once and then from L1 for every tap (with the taps outermost, every K step
+// fetched four unaligned X vectors from L2, and the kernel ran at a third of Eigen's speed). Rows
+// past O or C repeat the last one (their sums are dropped), so every block is whole.
+template <class A, class Sums = LaneSums16<A>>
+void tap_gemm_grad(const TapGemmGradArgs& a) {
+  using B = xsimd::batch<float, A>;
+  constexpr int64_t S = B::size;
+  static_assert(kTapGemmGradColumns % S == 0, "D's zero tail covers whole batches");
+  const int64_t steps = (a.cols + S - 1) / S;
+  for (int64_t o0 = 0; o0 < a.O; o0 += 4)
+    for (int64_t c0 = 0; c0 < a.C; c0 += 4) {
+      const float* d[4];
+      const float* xc[4];
+      for (int i = 0; i < 4; ++i) {
+        d[i] = a.d + std::min(o0 + i, a.O - 1) * a.d_pitch;
+        xc[i] = a.x + std::min(c0 + i, a.C - 1) * a.x_pitch;
+      }
+      for (int t = 0; t < a.taps; ++t) {
+        const float* x[4];
+        for (int i = 0; i < 4; ++i) x[i] = xc[i] + a.shift[t];
+        B acc[16];
+        for (int i = 0; i < 16; ++i) acc[i] = B(0.f);
+        for (int64_t k = 0; k < steps; ++k) {
+          const int64_t p = k * S;
+          B dv[4], xv[4];
+          for (int i = 0; i < 4; ++i) dv[i] = B::load_unaligned(d[i] + p);
+          for (int i = 0; i < 4; ++i) xv[i] = B::load_unaligned(x[i] + p);
+          for (int i = 0; i < 4; ++i) in_register(dv[i], xv[i]);
+          for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 4; ++j) acc[i * 4 + j] = xsimd::fma(dv[i], xv[j], acc[i * 4 + j]);
+        }
+        alignas(64) float sums[16];
+        Sums::run(acc, sums);
+        for (int i = 0; i < 4 && o0 + i < a.O; ++i)
+          for (int j = 0; j < 4 && c0 + j < a.C; ++j) a.dA[(t * a.O + o0 + i) * a.C + c0 + j] += sums[i * 4 + j];
+      }
+    }
+}
+
 }  // namespace kd::kernels::simd

@@ -5,7 +5,6 @@
 
 #include "core/error.h"
 #include "core/threads.h"
-#include "nn/ops/eigen_map.h"
 
 namespace kd::F::shifted {
 
@@ -61,6 +60,10 @@ Layout forward_layout(const ConvGeom& g, int64_t G) {
 // flipped kernel has exactly the input's size H x W.
 Layout grad_layout(const ConvGeom& g, int64_t O, int64_t G) {
   return make_layout(O, g.Ho(), g.Wo(), g.kh, g.kw, 1, g.kh - 1 - g.pad, g.kw - 1 - g.pad, G);
+}
+// The weight gradient's dY rows: the result's columns rounded up for tap_gemm_grad (zeros there).
+int64_t grad_pitch(const Layout& L) {
+  return (L.cols + kernels::kTapGemmGradColumns - 1) / kernels::kTapGemmGradColumns * kernels::kTapGemmGradColumns;
 }
 
 // The padded copy of G images (image g at src + g * image_stride, C planes of rows x cols_in).
@@ -152,7 +155,7 @@ size_t scratch_floats(const ConvGeom& g, int64_t O, int64_t G) {
   int64_t n = f.total + O * f.cols;
   if (g.stride == 1) {
     const Layout gr = grad_layout(g, O, G);
-    n = std::max({n, gr.total + g.C * gr.cols, f.total + O * f.cols});
+    n = std::max({n, gr.total + g.C * gr.cols, f.total + O * grad_pitch(f)});
   }
   return size_t(n);
 }
@@ -200,24 +203,21 @@ void backward_input(const float* dy, int64_t dy_image, int64_t G, const kernels:
 void backward_weight(const float* x, int64_t x_image, const float* dy, int64_t dy_image, int64_t G, int64_t O,
                      const ConvGeom& g, float* scratch, float* dwt) {
   const Layout L = forward_layout(g, G);
+  const int64_t pitch = grad_pitch(L);
   float* xp = scratch;
   float* dyw = scratch + L.total;
   build(x, x_image, g.C, L, xp);
   // dY where the forward result had its columns; zero in the garbage ones, so the wrapped reads
   // of Xp they meet add nothing.
-  std::fill(dyw, dyw + O * L.cols, 0.f);
+  std::fill(dyw, dyw + O * pitch, 0.f);
   for (int64_t n = 0; n < G; ++n)
     for (int64_t o = 0; o < O; ++o)
       for (int64_t r = 0; r < L.Ho; ++r)
-        std::memcpy(dyw + o * L.cols + L.out_col(n, r), dy + n * dy_image + (o * L.Ho + r) * L.Wo,
+        std::memcpy(dyw + o * pitch + L.out_col(n, r), dy + n * dy_image + (o * L.Ho + r) * L.Wo,
                     sizeof(float) * size_t(L.Wo));
-  using Strided = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
-  CMatMap DY(dyw, O, L.cols);
-  for (int64_t i = 0; i < g.kh; ++i)
-    for (int64_t j = 0; j < g.kw; ++j) {
-      Strided B(xp + L.shift(i, j), g.C, L.cols, Eigen::OuterStride<>(L.pitch));
-      MatMap(dwt + (i * g.kw + j) * O * g.C, O, g.C).noalias() += DY * B.transpose();
-    }
+  const Shifts shift(L, g.kh, g.kw);
+  kernels::tap_gemm_grad(
+      kernels::TapGemmGradArgs{xp, L.pitch, g.C, shift.v, int(g.kh * g.kw), dyw, pitch, O, L.cols, dwt});
 }
 
 }  // namespace kd::F::shifted
