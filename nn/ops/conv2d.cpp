@@ -44,6 +44,7 @@ struct ConvShape {
   bool dense() const { return !depthwise() && !pointwise(); }
   bool shifted_forward() const { return dense() && shifted::applies_forward(geom); }
   bool shifted_backward() const { return dense() && shifted::applies_backward(geom); }
+  bool shifted_weight() const { return dense() && shifted::applies_weight(geom); }
 };
 
 ConvShape conv_shape(const Tensor& x, const Tensor& w, int stride, int pad, int groups) {
@@ -123,12 +124,92 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const float* wscale, con
   return y;
 }
 
+// The stride-1 input gradient and the stride-1/2 weight gradient on the tap kernels, G images per
+// call (nn/ops/conv2d_shifted.h); dx is overwritten, dw added to.
+void shifted_backward(const float* DY, const float* X, const float* Wt, const ConvShape& s, Tensor* dx, Tensor* dw) {
+  const int64_t HW = s.H * s.W, P = s.Ho * s.Wo, K = s.Cg * s.kh * s.kw, WN = s.O * K;
+  const bool want_x = dx != nullptr, want_w = dw != nullptr;
+  const int64_t per_group = s.Og * K;
+  std::vector<kernels::TapGemmWeights> packed(want_x ? size_t(s.groups) : 0);
+  for (size_t g = 0; g < packed.size(); ++g)
+    shifted::pack_backward_input(Wt + int64_t(g) * per_group, s.Og, s.geom, packed[g]);
+  const int nt = omp_get_max_threads();
+  const int64_t G = shifted::images_per_call(s.geom, s.N, nt), calls = (s.N + G - 1) / G;
+  // Per-thread weight-gradient partials in taps-major order, summed in thread order below.
+  Tensor dwt_part = want_w ? Tensor::zeros({nt, WN}) : Tensor();
+#pragma omp parallel num_threads(nt)
+    {
+      float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og, G));
+      float* my_dwt = want_w ? dwt_part.f32() + size_t(omp_get_thread_num()) * WN : nullptr;
+#pragma omp for schedule(static)
+      for (int64_t call = 0; call < calls; ++call) {
+        const int64_t n0 = call * G, count = std::min(G, s.N - n0);
+        for (int64_t g = 0; g < s.groups; ++g) {
+          const float* dyg = DY + (n0 * s.O + g * s.Og) * P;
+          if (want_w)
+            shifted::backward_weight(X + (n0 * s.C + g * s.Cg) * HW, s.C * HW, dyg, s.O * P, count, s.Og, s.geom,
+                                     scratch, my_dwt + g * per_group);
+          if (want_x)
+            shifted::backward_input(dyg, s.O * P, count, packed[size_t(g)], s.geom, scratch,
+                                    dx->f32() + (n0 * s.C + g * s.Cg) * HW, s.C * HW);
+        }
+      }
+    }
+    if (want_w) {
+      float* total = dwt_part.f32();
+      for (int t = 1; t < nt; ++t)
+        for (int64_t i = 0; i < WN; ++i) total[i] += dwt_part.f32()[size_t(t) * WN + i];
+      for (int64_t g = 0; g < s.groups; ++g)
+        shifted::add_from_taps_major(total + g * per_group, s.Og, s.geom, dw->f32() + g * per_group);
+    }
+}
+
+// The general path: im2col (or the input itself for 1x1) and Eigen GEMMs per image; col2im for
+// the input gradient.
+void lowered_backward(const float* DY, const float* X, const float* Wt, const ConvShape& s, Tensor* dx, Tensor* dw) {
+  const int64_t HW = s.H * s.W, P = s.Ho * s.Wo, K = s.Cg * s.kh * s.kw, WN = s.O * K;
+  const bool want_x = dx != nullptr, want_w = dw != nullptr;
+  const int nt = omp_get_max_threads();
+  Tensor dw_part = want_w ? Tensor::zeros({nt, WN}) : Tensor();
+#pragma omp parallel num_threads(nt)
+    {
+      float* col = s.pointwise() ? nullptr : col_buffer(K * P);
+      float* my_dw = want_w ? dw_part.f32() + size_t(omp_get_thread_num()) * WN : nullptr;
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t g = 0; g < s.groups; ++g) {
+          const float* xg = X + (n * s.C + g * s.Cg) * HW;
+          CMatMap dY(DY + (n * s.O + g * s.Og) * P, s.Og, P);
+          CMatMap Wg(Wt + g * s.Og * K, s.Og, K);
+          if (want_w) {
+            if (!s.pointwise()) kernels::im2col(xg, s.geom, col);
+            CMatMap B(s.pointwise() ? xg : col, K, P);
+            MatMap(my_dw + g * s.Og * K, s.Og, K).noalias() += dY * B.transpose();
+          }
+          if (want_x) {
+            float* dxg = dx->f32() + (n * s.C + g * s.Cg) * HW;
+            if (s.pointwise()) {
+              MatMap(dxg, K, P).noalias() = Wg.transpose() * dY;
+            } else {
+              MatMap(col, K, P).noalias() = Wg.transpose() * dY;
+              kernels::col2im_add(col, s.geom, dxg);
+            }
+          }
+        }
+    }
+    if (want_w) {
+      float* DW = dw->f32();
+      for (int t = 0; t < nt; ++t)
+        for (int64_t i = 0; i < WN; ++i) DW[i] += dw_part.f32()[size_t(t) * WN + i];
+    }
+}
+
 // Returns {dx, dw, db}; each only if wanted.
-std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tensor& wc, const ConvShape& s,
-                                  bool want_x, bool want_w, bool want_b) {
+std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tensor& wc, const ConvShape& s, bool want_x,
+                                  bool want_w, bool want_b) {
   Tensor dy = gy.contiguous();
   const float *X = xc.f32(), *Wt = wc.f32(), *DY = dy.f32();
-  const int64_t HW = s.H * s.W, P = s.Ho * s.Wo, K = s.Cg * s.kh * s.kw, WN = wc.numel();
+  const int64_t HW = s.H * s.W, P = s.Ho * s.Wo;
   Tensor dx = want_x ? Tensor::zeros(xc.shape()) : Tensor();
   Tensor dw = want_w ? Tensor::zeros(wc.shape()) : Tensor();
   Tensor db = want_b ? Tensor::zeros({s.O}) : Tensor();
@@ -157,74 +238,13 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
           for (int64_t n = 0; n < s.N; ++n)
             kernels::dw_plane_backward_weight(X + (n * s.C + c) * HW, DY + (n * s.C + c) * P, s.geom, DW + c * kk);
     }
-  } else if ((want_x || want_w) && s.shifted_backward()) {
-    const int64_t per_group = s.Og * K;
-    std::vector<kernels::TapGemmWeights> packed(want_x ? size_t(s.groups) : 0);
-    for (size_t g = 0; g < packed.size(); ++g)
-      shifted::pack_backward_input(Wt + int64_t(g) * per_group, s.Og, s.geom, packed[g]);
-    const int nt = omp_get_max_threads();
-    const int64_t G = shifted::images_per_call(s.geom, s.N, nt), calls = (s.N + G - 1) / G;
-    // Per-thread weight-gradient partials in taps-major order, summed in thread order below.
-    Tensor dwt_part = want_w ? Tensor::zeros({nt, WN}) : Tensor();
-#pragma omp parallel num_threads(nt)
-    {
-      float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og, G));
-      float* my_dwt = want_w ? dwt_part.f32() + size_t(omp_get_thread_num()) * WN : nullptr;
-#pragma omp for schedule(static)
-      for (int64_t call = 0; call < calls; ++call) {
-        const int64_t n0 = call * G, count = std::min(G, s.N - n0);
-        for (int64_t g = 0; g < s.groups; ++g) {
-          const float* dyg = DY + (n0 * s.O + g * s.Og) * P;
-          if (want_w)
-            shifted::backward_weight(X + (n0 * s.C + g * s.Cg) * HW, s.C * HW, dyg, s.O * P, count, s.Og, s.geom,
-                                     scratch, my_dwt + g * per_group);
-          if (want_x)
-            shifted::backward_input(dyg, s.O * P, count, packed[size_t(g)], s.geom, scratch,
-                                    dx.f32() + (n0 * s.C + g * s.Cg) * HW, s.C * HW);
-        }
-      }
-    }
-    if (want_w) {
-      float* total = dwt_part.f32();
-      for (int t = 1; t < nt; ++t)
-        for (int64_t i = 0; i < WN; ++i) total[i] += dwt_part.f32()[size_t(t) * WN + i];
-      for (int64_t g = 0; g < s.groups; ++g)
-        shifted::add_from_taps_major(total + g * per_group, s.Og, s.geom, dw.f32() + g * per_group);
-    }
-  } else if (want_x || want_w) {
-    const int nt = omp_get_max_threads();
-    Tensor dw_part = want_w ? Tensor::zeros({nt, WN}) : Tensor();
-#pragma omp parallel num_threads(nt)
-    {
-      float* col = s.pointwise() ? nullptr : col_buffer(K * P);
-      float* my_dw = want_w ? dw_part.f32() + size_t(omp_get_thread_num()) * WN : nullptr;
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < s.N; ++n)
-        for (int64_t g = 0; g < s.groups; ++g) {
-          const float* xg = X + (n * s.C + g * s.Cg) * HW;
-          CMatMap dY(DY + (n * s.O + g * s.Og) * P, s.Og, P);
-          CMatMap Wg(Wt + g * s.Og * K, s.Og, K);
-          if (want_w) {
-            if (!s.pointwise()) kernels::im2col(xg, s.geom, col);
-            CMatMap B(s.pointwise() ? xg : col, K, P);
-            MatMap(my_dw + g * s.Og * K, s.Og, K).noalias() += dY * B.transpose();
-          }
-          if (want_x) {
-            float* dxg = dx.f32() + (n * s.C + g * s.Cg) * HW;
-            if (s.pointwise()) {
-              MatMap(dxg, K, P).noalias() = Wg.transpose() * dY;
-            } else {
-              MatMap(col, K, P).noalias() = Wg.transpose() * dY;
-              kernels::col2im_add(col, s.geom, dxg);
-            }
-          }
-        }
-    }
-    if (want_w) {
-      float* DW = dw.f32();
-      for (int t = 0; t < nt; ++t)
-        for (int64_t i = 0; i < WN; ++i) DW[i] += dw_part.f32()[size_t(t) * WN + i];
-    }
+  } else {
+    // The tap kernels where they apply (the weight gradient at stride 1 and 2, the input gradient
+    // at stride 1), im2col / col2im and Eigen for the rest.
+    const bool tap_w = want_w && s.shifted_weight(), tap_x = want_x && s.shifted_backward();
+    if (tap_w || tap_x) shifted_backward(DY, X, Wt, s, tap_x ? &dx : nullptr, tap_w ? &dw : nullptr);
+    if ((want_x && !tap_x) || (want_w && !tap_w))
+      lowered_backward(DY, X, Wt, s, want_x && !tap_x ? &dx : nullptr, want_w && !tap_w ? &dw : nullptr);
   }
   if (want_b) {
     float* DB = db.f32();

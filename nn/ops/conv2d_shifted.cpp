@@ -138,6 +138,8 @@ bool applies_forward(const ConvGeom& g) {
 
 bool applies_backward(const ConvGeom& g) { return g.stride == 1 && applies_forward(g); }
 
+bool applies_weight(const ConvGeom& g) { return applies_forward(g); }
+
 int64_t images_per_call(const ConvGeom& g, int64_t N, int threads) {
   if (N < threads) return 1;
   // Enough columns to fill the tap GEMM's tiles (~400: a 7x7 image gives 56), but at least one
@@ -149,13 +151,13 @@ int64_t images_per_call(const ConvGeom& g, int64_t N, int threads) {
 }
 
 size_t scratch_floats(const ConvGeom& g, int64_t O, int64_t G) {
-  // Forward: the padded copy + its result. Stride 1 also runs both gradients: dY padded + dX',
-  // and X padded + dY at the result's pitch.
+  // Forward: the padded copy + its result; weight gradient: the same copy + dY at the result's
+  // pitch; input gradient (stride 1): dY padded + dX'.
   const Layout f = forward_layout(g, G);
-  int64_t n = f.total + O * f.cols;
+  int64_t n = std::max(f.total + O * f.cols, f.total + O * grad_pitch(f));
   if (g.stride == 1) {
     const Layout gr = grad_layout(g, O, G);
-    n = std::max({n, gr.total + g.C * gr.cols, f.total + O * grad_pitch(f)});
+    n = std::max(n, gr.total + g.C * gr.cols);
   }
   return size_t(n);
 }

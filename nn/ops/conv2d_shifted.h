@@ -14,9 +14,9 @@
 // The passes:
 //   forward: all taps in one register tile (core/kernels/tap_gemm.h), weights packed per call;
 //   backward input (stride 1): the same with the taps flipped, over dY padded by (k-1-p);
-//   backward weight (stride 1): dW[:, :, i, j] += dY' x (Xp from offset i*Wp + j)^T on Eigen, with
-//   dY' = dY at row pitch Wp and zeros in the garbage columns, so those columns contribute
-//   nothing; in taps-major order wt[k][O][C] (see add_from_taps_major).
+//   backward weight (stride 1 and 2): dW[:, :, i, j] += dY' x (Xp from tap (i, j)'s offset)^T
+//   (tap_gemm_grad), with dY' = dY at the result's pitch and zeros in the garbage columns, so
+//   those columns contribute nothing; in taps-major order wt[k][O][C] (see add_from_taps_major).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -30,8 +30,10 @@ namespace kd::F::shifted {
 // Forward: stride 1 or 2, 2 to 64 taps, padding at most kernel-1 (so the backward padding k-1-p
 // is not negative), and at most 30% garbage columns for a single image.
 bool applies_forward(const kernels::ConvGeom& g);
-// The gradients: stride 1 only (stride 2 keeps im2col and col2im).
+// The input gradient: stride 1 only (stride 2 keeps Eigen and col2im).
 bool applies_backward(const kernels::ConvGeom& g);
+// The weight gradient: wherever the forward applies (the same padded copy, the same shifts).
+bool applies_weight(const kernels::ConvGeom& g);
 
 // How many images one forward call should take for a batch of N on `threads` threads (1 when
 // the batch is smaller than the team: then each image's tiles are shared instead).
@@ -56,11 +58,11 @@ void pack_backward_input(const float* w, int64_t O, const kernels::ConvGeom& g, 
 // outside a parallel region then.
 void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g,
              float* scratch, float* y, int64_t y_image, const Epilogue& ep = {}, bool split_tiles = false);
-// Stride 1, G images as in forward (image n's tensors at dy + n * dy_image, ...):
+// G images as in forward (image n's tensors at dy + n * dy_image, ...). Stride 1:
 // dx[C, H, W] = the input gradient for dy[O, Ho*Wo] (overwritten, not accumulated).
 void backward_input(const float* dy, int64_t dy_image, int64_t G, const kernels::TapGemmWeights& w,
                     const kernels::ConvGeom& g, float* scratch, float* dx, int64_t dx_image);
-// dwt[kh*kw, O, C] += the weight gradient of these G images.
+// Stride 1 or 2: dwt[kh*kw, O, C] += the weight gradient of these G images.
 void backward_weight(const float* x, int64_t x_image, const float* dy, int64_t dy_image, int64_t G, int64_t O,
                      const kernels::ConvGeom& g, float* scratch, float* dwt);
 
