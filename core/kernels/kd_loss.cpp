@@ -4,6 +4,7 @@
 
 #include "core/aligned64.h"
 #include "core/error.h"
+#include "core/threads.h"
 
 namespace kd::kernels {
 
@@ -30,15 +31,26 @@ double kd_loss(Isa isa, const KdLossArgs& a) {
   const KdRowFn fn = row_fn(isa);
   std::vector<double> row_loss(size_t(a.N));
   const float inv_n = 1.f / float(a.N);
-#pragma omp parallel
-  {
-    // From a 64-byte boundary, its rows padded to 16 floats: every scratch row starts on a line.
+  auto row = [&](int64_t n, float* scratch) {
+    row_loss[size_t(n)] = fn(a.s + n * a.K, a.alpha > 0 ? a.t + n * a.K : nullptr, a.alpha < 1 ? a.y[n] : 0, a.K, a.T,
+                             a.alpha, inv_n, a.grad ? a.grad + n * a.K : nullptr, scratch);
+  };
+  // From a 64-byte boundary, its rows padded to 16 floats: every scratch row starts on a line.
+  auto scratch = [&] {
     thread_local std::vector<float> buffer;
-    float* const scratch = aligned64(buffer, kd_row_scratch_floats(a.K));
+    return aligned64(buffer, kd_row_scratch_floats(a.K));
+  };
+  if (a.N < 2 || a.N * a.K < kParallelMinWork || omp_in_parallel()) {
+    // A 10-class head at batch 128 is ~2 us of work: waking the team cost ~90 us of it.
+    float* const s = scratch();
+    for (int64_t n = 0; n < a.N; ++n) row(n, s);
+  } else {
+#pragma omp parallel
+    {
+      float* const s = scratch();
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < a.N; ++n)
-      row_loss[size_t(n)] = fn(a.s + n * a.K, a.alpha > 0 ? a.t + n * a.K : nullptr, a.alpha < 1 ? a.y[n] : 0, a.K, a.T,
-                               a.alpha, inv_n, a.grad ? a.grad + n * a.K : nullptr, scratch);
+      for (int64_t n = 0; n < a.N; ++n) row(n, s);
+    }
   }
   double sum = 0;
   for (double v : row_loss) sum += v;
