@@ -34,8 +34,8 @@ Var flatten(const Var& x);                                         // [N,...] ->
 // x [N,C,H,W] with each channel of each image scaled by s[n,c] * mask[n,c]; s [N,C] is
 // differentiable (a saliency), mask [N,C] a constant 0/1 choice (dynamic channel gating).
 Var channel_gate(const Var& x, const Var& s, const Tensor& mask);
-// Inference only (under NoGrad): conv2d, then eval-mode batch norm folded into its weights and
-// bias, then the output clamped to [lo, hi] (relu: 0, inf; relu6: 0, 6; none: -inf, inf), all in
+// Inference only (under NoGrad): conv2d, then eval-mode batch norm as one scale and bias per
+// channel, then the output clamped to [lo, hi] (relu: 0, inf; relu6: 0, 6; none: -inf, inf), all in
 // one pass over the output while it is in cache. b may be undefined.
 Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
                               const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var, float eps,

@@ -77,9 +77,8 @@ TEST_CASE("shifted conv: forward and both gradients equal the direct convolution
     std::vector<float> scratch(shifted::scratch_floats(g, t.O), NAN);
 
     std::vector<float> y(size_t(t.O * Ho * Wo));
-    kernels::TapGemmWeights fwd, bwd;
-    shifted::pack_forward(w.f32(), t.O, g, nullptr, fwd);
-    shifted::pack_backward_input(w.f32(), t.O, g, bwd);
+    const kernels::TapGemmWeights fwd = shifted::forward_weights(w.f32(), t.O, g),
+                                  bwd = shifted::backward_input_weights(w.f32(), t.O, g);
     shifted::forward(x.f32(), 0, 1, fwd, g, scratch.data(), y.data(), 0);
     check_close(y.data(), direct_conv(x.f32(), w.f32(), t.O, g), 1e-4);
 
@@ -114,10 +113,9 @@ TEST_CASE("shifted conv: several images side by side, stride 1 and 2, forward an
     REQUIRE(shifted::applies_forward(g));
     const int64_t Ho = g.Ho(), Wo = g.Wo(), in_img = t.C * t.H * t.W, out_img = t.O * Ho * Wo;
     Tensor x = test::randn({t.G, t.C, t.H, t.W}, 4), w = test::randn({t.O, t.C, t.k, t.k}, 5);
-    kernels::TapGemmWeights packed;
-    shifted::pack_forward(w.f32(), t.O, g, nullptr, packed);
+    const kernels::TapGemmWeights weights = shifted::forward_weights(w.f32(), t.O, g);
     std::vector<float> scratch(shifted::scratch_floats(g, t.O, t.G), NAN), y(size_t(t.G * out_img), NAN);
-    shifted::forward(x.f32(), in_img, t.G, packed, g, scratch.data(), y.data(), out_img);
+    shifted::forward(x.f32(), in_img, t.G, weights, g, scratch.data(), y.data(), out_img);
     for (int64_t n = 0; n < t.G; ++n) {
       INFO("image " << n);
       check_close(y.data() + n * out_img, direct_conv(x.f32() + n * in_img, w.f32(), t.O, g), 1e-4);
@@ -128,8 +126,7 @@ TEST_CASE("shifted conv: several images side by side, stride 1 and 2, forward an
     Tensor dy = test::randn({t.G, t.O, Ho, Wo}, 6);
     std::vector<float> dx(size_t(t.G * in_img), NAN), dwt(size_t(w.numel()), 0.f), dw(size_t(w.numel()), 0.f);
     if (t.stride == 1) {
-      kernels::TapGemmWeights bwd;
-      shifted::pack_backward_input(w.f32(), t.O, g, bwd);
+      const kernels::TapGemmWeights bwd = shifted::backward_input_weights(w.f32(), t.O, g);
       shifted::backward_input(dy.f32(), out_img, t.G, bwd, g, scratch.data(), dx.data(), in_img);
     }
     shifted::backward_weight(x.f32(), in_img, dy.f32(), out_img, t.G, t.O, g, scratch.data(), dwt.data());

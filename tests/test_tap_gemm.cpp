@@ -41,10 +41,10 @@ TapGemmArgs args(const Problem& p, std::vector<float>& y) {
   return TapGemmArgs{p.x.f32(), p.pitch, p.shift.data(), p.cols, y.data(), p.cols};
 }
 
-TapGemmWeights pack(const Problem& p, int mr) {
-  TapGemmWeights w;
-  tap_gemm_pack_mr(p.w.f32(), p.O, p.C, p.taps, p.O * p.C, p.C, 1, nullptr, mr, w);
-  return w;
+// A[t, o, c] = w[t, o, c], read in place.
+TapGemmWeights view(const Problem& p) {
+  return TapGemmWeights{
+      .w = p.w.f32(), .rows = 1, .sb = p.C, .so = 0, .sc = 1, .st = p.O * p.C, .O = p.O, .C = p.C, .taps = p.taps};
 }
 
 int64_t tiles(const TapGemmKernel& k, const Problem& p) {
@@ -60,7 +60,7 @@ TEST_CASE("tap_gemm reference equals the sum it specifies") {
     Problem p = make(11, 5, taps, 37, 7);
     std::vector<float> y;
     TapGemmArgs a = args(p, y);
-    ref.run(pack(p, ref.mr), a, 0, tiles(ref, p));
+    ref.run(view(p), a, 0, tiles(ref, p));
     double worst = 0;
     for (int64_t o = 0; o < p.O; ++o)
       for (int64_t q = 0; q < p.cols; ++q) {
@@ -88,8 +88,14 @@ TEST_CASE("tap_gemm SIMD variants equal the reference bit for bit") {
             Problem p = make(O, C, taps, cols, uint64_t(O * 1000 + C * 10 + cols));
             std::vector<float> want, got;
             TapGemmArgs aw = args(p, want), ag = args(p, got);
-            ref.run(pack(p, ref.mr), aw, 0, tiles(ref, p));
-            k.run(pack(p, k.mr), ag, 0, tiles(k, p));
+            ref.run(view(p), aw, 0, tiles(ref, p));
+            k.run(view(p), ag, 0, tiles(k, p));
+            CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+            // The same weights packed for the kernel's row blocks: the same values, the same bits.
+            std::vector<float> buf(size_t((O + k.mr - 1) / k.mr * k.mr * C * taps), NAN);
+            const TapGemmWeights packed = tap_gemm_pack_mr(view(p), k.mr, buf.data());
+            std::fill(got.begin(), got.end(), NAN);
+            k.run(packed, ag, 0, tiles(k, p));
             CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
           }
   }
@@ -99,7 +105,7 @@ TEST_CASE("tap_gemm: tile ranges split the work exactly") {
   for (const TapGemmKernel& k : tap_gemm_kernels()) {
     INFO(k.name);
     Problem p = make(19, 6, 9, 130, 3);
-    const TapGemmWeights w = pack(p, k.mr);
+    const TapGemmWeights w = view(p);
     std::vector<float> whole, parts;
     TapGemmArgs aw = args(p, whole), ap = args(p, parts);
     const int64_t n = tiles(k, p);
@@ -113,22 +119,28 @@ TEST_CASE("tap_gemm: tile ranges split the work exactly") {
   }
 }
 
-TEST_CASE("tap_gemm_pack: strides, reversed taps and per-row scale") {
-  // src [O=2, C=3, taps=2], read as A[t, o, c] with the taps reversed and row o scaled by o+1.
-  std::vector<float> src(12);
-  for (size_t i = 0; i < src.size(); ++i) src[i] = float(i);
-  const float scale[2] = {1.f, 2.f};
-  TapGemmWeights w;
-  tap_gemm_pack_mr(src.data() + 1, 2, 3, 2, -1, 6, 2, scale, 4, w);
-  REQUIRE(w.data.size() == size_t(1 * 2 * 3 * 4));
-  // Packed K order is (channel, tap). Block 0, channel 1, tap 0 (= src tap 1): rows o=0 ->
-  // src[0*6 + 1*2 + 1] = 3, o=1 -> 2*9, then zeros.
-  CHECK(w.data[(1 * 2 + 0) * 4 + 0] == 3.f);
-  CHECK(w.data[(1 * 2 + 0) * 4 + 1] == 18.f);
-  CHECK(w.data[(1 * 2 + 0) * 4 + 2] == 0.f);
-  // Channel 2, tap 1 (= src tap 0): o=0 -> src[4] = 4, o=1 -> 2*10.
-  CHECK(w.data[(2 * 2 + 1) * 4 + 0] == 4.f);
-  CHECK(w.data[(2 * 2 + 1) * 4 + 1] == 20.f);
+TEST_CASE("tap_gemm: A read through negative strides (the input gradient's reversed taps)") {
+  // A[t, o, c] = src[o*6 + c*2 + (1 - t)] over src [O=3, C=3, 2]: rows past the first tile block
+  // too (O = 3 < mr only for the reference's 8: every variant covers a partial block).
+  std::vector<float> src(18);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = float(i) - 7.f;
+  Problem p = make(3, 3, 2, 20, 11);
+  const TapGemmWeights rev{
+      .w = src.data() + 1, .rows = 1, .sb = 6, .so = 0, .sc = 2, .st = -1, .O = 3, .C = 3, .taps = 2};
+  for (const TapGemmKernel& k : tap_gemm_kernels()) {
+    INFO(std::string(k.name));
+    std::vector<float> y;
+    TapGemmArgs a = args(p, y);
+    k.run(rev, a, 0, tiles(k, p));
+    for (int64_t o = 0; o < 3; ++o)
+      for (int64_t q = 0; q < p.cols; ++q) {
+        double want = 0;
+        for (int64_t c = 0; c < 3; ++c)
+          for (int t = 0; t < 2; ++t)
+            want += double(src[size_t(o * 6 + c * 2 + (1 - t))]) * p.x.f32()[c * p.pitch + p.shift[size_t(t)] + q];
+        CHECK(std::fabs(y[size_t(o * p.cols + q)] - want) < 1e-4);
+      }
+  }
 }
 
 TEST_CASE("tap_gemm_grad: every variant equals the sum it specifies, to rounding") {

@@ -10,22 +10,21 @@ namespace kd::kernels {
 
 namespace {
 
-// The specification: every output on its own, K in (tap, channel) order, one rounding per FMA.
+// The specification: every output on its own, K in (channel, tap) order, one rounding per FMA.
 // Tiles as the SIMD variants cut them (8 rows x 16 columns), so a tile range means the same.
 constexpr int kRefMr = 8;
 constexpr int64_t kRefNr = 16;
 void tap_gemm_ref(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end) {
-  const int64_t blocks = w.blocks(), C = w.C, K = int64_t(w.taps) * C, mr = w.mr;
+  const int64_t blocks = (w.O + kRefMr - 1) / kRefMr;
   for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
     const int64_t ob = tile % blocks, p0 = (tile / blocks) * kRefNr;
-    const int64_t rows = std::min(mr, w.O - ob * mr), p1 = std::min(p0 + kRefNr, a.cols);
-    for (int64_t m = 0; m < rows; ++m)
+    const int64_t o1 = std::min(ob * kRefMr + kRefMr, w.O), p1 = std::min(p0 + kRefNr, a.cols);
+    for (int64_t o = ob * kRefMr; o < o1; ++o)
       for (int64_t p = p0; p < p1; ++p) {
-        const float* ap = w.data.data() + ob * K * mr + m;  // A[t, o, c] at ap[(c * taps + t) * mr]
         float acc = 0.f;
-        for (int64_t c = 0; c < C; ++c)
-          for (int t = 0; t < w.taps; ++t, ap += mr) acc = std::fma(*ap, a.x[c * a.x_pitch + a.shift[t] + p], acc);
-        a.y[(ob * mr + m) * a.y_pitch + p] = acc;
+        for (int64_t c = 0; c < w.C; ++c)
+          for (int t = 0; t < w.taps; ++t) acc = std::fma(w.at(t, o, c), a.x[c * a.x_pitch + a.shift[t] + p], acc);
+        a.y[o * a.y_pitch + p] = acc;
       }
   }
 }
@@ -67,42 +66,43 @@ const TapGemmKernel& selected() {
 
 }  // namespace
 
-void tap_gemm_pack_mr(const float* src, int64_t O, int64_t C, int taps, int64_t st, int64_t so, int64_t sc,
-                      const float* scale, int mr, TapGemmWeights& w) {
-  KD_CHECK(O > 0 && C > 0 && taps > 0 && mr > 0, "tap_gemm_pack: O ", O, " C ", C, " taps ", taps, " mr ", mr);
-  w.O = O, w.C = C, w.taps = taps, w.mr = mr;
-  w.data.resize(size_t(w.blocks() * taps * C * mr));  // every element is written below
-  // In packed order: each of the mr rows is read as one sequential stream for OIHW weights.
-  float* d = w.data.data();
-  for (int64_t ob = 0; ob < w.blocks(); ++ob) {
-    const int64_t rows = std::min<int64_t>(mr, O - ob * mr);
-    const float* base = src + ob * mr * so;
-    float k[64];
-    KD_CHECK(mr <= 64, "tap_gemm_pack: mr ", mr, " above 64");
-    for (int64_t m = 0; m < rows; ++m) k[m] = scale ? scale[ob * mr + m] : 1.f;
-    for (int64_t c = 0; c < C; ++c)
-      for (int t = 0; t < taps; ++t, d += mr) {
-        const float* s = base + c * sc + t * st;
-        for (int64_t m = 0; m < rows; ++m) d[m] = s[m * so] * k[m];
+TapGemmWeights tap_gemm_pack_mr(const TapGemmWeights& a, int mr, float* dst) {
+  const int64_t blocks = (a.O + mr - 1) / mr, K = a.C * a.taps;
+  float* d = dst;
+  for (int64_t ob = 0; ob < blocks; ++ob) {
+    const int64_t rows = std::min<int64_t>(mr, a.O - ob * mr);
+    for (int64_t c = 0; c < a.C; ++c)
+      for (int t = 0; t < a.taps; ++t, d += mr) {
+        for (int64_t m = 0; m < rows; ++m) d[m] = a.at(t, ob * mr + m, c);
         for (int64_t m = rows; m < mr; ++m) d[m] = 0.f;
       }
   }
+  return TapGemmWeights{.w = dst,
+                        .rows = mr,
+                        .sb = K * mr,
+                        .so = 1,
+                        .sc = a.taps * int64_t(mr),
+                        .st = mr,
+                        .O = a.O,
+                        .C = a.C,
+                        .taps = a.taps};
 }
 
-void tap_gemm_pack(const float* src, int64_t O, int64_t C, int taps, int64_t st, int64_t so, int64_t sc,
-                   const float* scale, TapGemmWeights& w) {
-  tap_gemm_pack_mr(src, O, C, taps, st, so, sc, scale, selected().mr, w);
+int64_t tap_gemm_packed_floats(const TapGemmWeights& a) {
+  const int64_t mr = selected().mr;
+  return (a.O + mr - 1) / mr * mr * a.C * a.taps;
 }
+
+TapGemmWeights tap_gemm_pack(const TapGemmWeights& a, float* dst) { return tap_gemm_pack_mr(a, selected().mr, dst); }
 
 int64_t tap_gemm_tiles(const TapGemmWeights& w, int64_t cols) {
-  const int64_t nr = selected().nr;
-  return w.blocks() * ((cols + nr - 1) / nr);
+  const TapGemmKernel& k = selected();
+  return (w.O + k.mr - 1) / k.mr * ((cols + k.nr - 1) / k.nr);
 }
 
 void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end) {
-  const TapGemmKernel& k = selected();
-  KD_CHECK(w.mr == k.mr, "tap_gemm: weights packed for mr ", w.mr, ", the ", k.name, " kernel needs ", k.mr);
-  k.run(w, a, tile_begin, tile_end);
+  KD_CHECK(w.O > 0 && w.C > 0 && w.taps > 0, "tap_gemm: O ", w.O, " C ", w.C, " taps ", w.taps);
+  selected().run(w, a, tile_begin, tile_end);
 }
 
 void tap_gemm_grad(const TapGemmGradArgs& a) { selected().grad(a); }

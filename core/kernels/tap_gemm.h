@@ -6,13 +6,13 @@
 // (nn/ops/conv2d_shifted.h derives the shifts and crops the garbage columns). Eigen needs B as a
 // matrix: one GEMM per tap, each repacking its B and re-reading and re-writing all of Y. Here a
 // register tile of MR output rows x NR columns accumulates over the whole K at once and is stored
-// once; B is read straight from the padded planes (unaligned vector loads), A from a packed copy.
+// once; B is read straight from the padded planes (unaligned vector loads).
 //
-// Layout of the packed A (TapGemmWeights): row blocks of mr output channels; within a block, K in
-// (channel, tap) order, mr consecutive floats per K step, so a micro-kernel broadcasts them in
-// order. Rows past O are zero. Channel-major K keeps a channel's taps (a few rows of one plane)
-// together for the kernel, and makes packing OIHW weights a read of mr sequential streams:
-// batch-1 inference packs every weight once per pass.
+// A is read through a view (TapGemmWeights): in place, e.g. OIHW weights, each of the tile's MR
+// rows a stream of broadcasts, no pass over the weights per call (batch-1 inference packed every
+// weight on every pass: 17% of the teacher's); or a packed copy (tap_gemm_pack: the mr values of
+// each K step adjacent, one stream per tile, ~8% faster at large batches, where the copy is
+// amortized). The input gradient reads the same tensor with the taps reversed and O and C swapped.
 //
 // Summation order, every variant: for each output, acc = fma(A[t,o,c], X[...], acc) over c, then
 // t, from 0. The scalar reference does exactly that with std::fma, so every SIMD variant gives
@@ -23,18 +23,23 @@
 
 namespace kd::kernels {
 
+// The left-hand matrix: A[t, o, c] = w[(o / rows) * sb + (o % rows) * so + c * sc + t * st];
+// strides may be negative. In place, rows = 1: weights W[O, C, kh, kw] for the forward pass have
+// sb = C*kh*kw, sc = kh*kw, st = 1. Packed: rows = the kernel's mr, blocks of mr rows.
 struct TapGemmWeights {
+  const float* w = nullptr;
+  int64_t rows = 1, sb = 0, so = 0, sc = 0, st = 0;
   int64_t O = 0, C = 0;
-  int taps = 0, mr = 0;
-  std::vector<float> data;  // [ceil(O / mr)][C][taps][mr]
-  int64_t blocks() const { return (O + mr - 1) / mr; }
+  int taps = 0;
+  float at(int64_t t, int64_t o, int64_t c) const { return w[(o / rows) * sb + (o % rows) * so + c * sc + t * st]; }
 };
 
-// Packs A[t, o, c] = src[t * st + o * so + c * sc] * (scale ? scale[o] : 1) for the selected
-// variant's mr. Strides may be negative (the input gradient reads the taps in reverse).
-// Examples: weights w[O, C, kh, kw] for the forward pass: st = 1, so = C*kh*kw, sc = kh*kw.
-void tap_gemm_pack(const float* src, int64_t O, int64_t C, int taps, int64_t st, int64_t so, int64_t sc,
-                   const float* scale, TapGemmWeights& w);
+// A packed for the selected kernel into dst (tap_gemm_packed_floats(a) floats, rows past O zero),
+// and the view that reads it.
+int64_t tap_gemm_packed_floats(const TapGemmWeights& a);
+TapGemmWeights tap_gemm_pack(const TapGemmWeights& a, float* dst);
+// The same for a given mr (the tests pack for every variant).
+TapGemmWeights tap_gemm_pack_mr(const TapGemmWeights& a, int mr, float* dst);
 
 struct TapGemmArgs {
   const float* x = nullptr;  // C planes, plane c at x + c * x_pitch
@@ -82,15 +87,12 @@ const char* tap_gemm_variant();
 // Every variant, by name, for the tests: the scalar reference, then the SIMD ones this CPU runs.
 struct TapGemmKernel {
   const char* name;
-  int mr;
+  int mr;      // rows per tile
   int64_t nr;  // columns per tile
   void (*run)(const TapGemmWeights&, const TapGemmArgs&, int64_t, int64_t);
   void (*grad)(const TapGemmGradArgs&);
 };
 std::vector<TapGemmKernel> tap_gemm_kernels();
-// Packs for a given mr (tests run every variant over one set of weights).
-void tap_gemm_pack_mr(const float* src, int64_t O, int64_t C, int taps, int64_t st, int64_t so, int64_t sc,
-                      const float* scale, int mr, TapGemmWeights& w);
 
 // Per-ISA variants (compiled only where the target has them).
 #define KD_DECLARE_TAP_GEMM(ns)               \

@@ -65,9 +65,24 @@ ConvShape conv_shape(const Tensor& x, const Tensor& w, int stride, int pad, int 
   return s;
 }
 
-// wscale: per output channel, multiplies the weights (folded batch norm); the tap-GEMM path only.
-Tensor conv_forward(const Tensor& xc, const Tensor& wc, const float* wscale, const Epilogue& ep, const ConvShape& s) {
-  KD_CHECK(!wscale || s.shifted_forward(), "conv_forward: weight scale on a path that does not apply it");
+// Each group's weights as the tap GEMM reads them, for the forward pass or (input_grad) the input
+// gradient: in place, or packed into `buffer` when the copy pays (a batch of images).
+std::vector<kernels::TapGemmWeights> group_weights(const float* Wt, const ConvShape& s, bool pack, bool input_grad,
+                                                   Tensor& buffer) {
+  std::vector<kernels::TapGemmWeights> v;
+  for (int64_t g = 0; g < s.groups; ++g) {
+    const float* w = Wt + g * s.Og * s.Cg * s.kh * s.kw;
+    v.push_back(input_grad ? shifted::backward_input_weights(w, s.Og, s.geom)
+                           : shifted::forward_weights(w, s.Og, s.geom));
+  }
+  if (!pack) return v;
+  const int64_t per = kernels::tap_gemm_packed_floats(v[0]);
+  buffer = Tensor::empty({s.groups * per});
+  for (int64_t g = 0; g < s.groups; ++g) v[size_t(g)] = kernels::tap_gemm_pack(v[size_t(g)], buffer.f32() + g * per);
+  return v;
+}
+
+Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, const ConvShape& s) {
   Tensor y = Tensor::empty({s.N, s.O, s.Ho, s.Wo});
   const float *X = xc.f32(), *Wt = wc.f32();
   float* Y = y.f32();
@@ -83,29 +98,24 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const float* wscale, con
       if (ep.active()) ep.apply(Y + nc * P, P, nc % s.C);
     });
   } else if (s.shifted_forward()) {
-    // Kept between calls so that packing reuses its memory (a fresh ~0.6 MB buffer per call is an
-    // mmap and page faults); per thread, as calls may come from inside parallel regions.
-    // (A lambda names a thread_local as the running thread's copy: the workers below must get
-    // this thread's through a reference.)
-    thread_local std::vector<kernels::TapGemmWeights> packed_here;
-    std::vector<kernels::TapGemmWeights>& packed = packed_here;
-    if (packed.size() < size_t(s.groups)) packed.resize(size_t(s.groups));
-    for (int64_t g = 0; g < s.groups; ++g)
-      shifted::pack_forward(Wt + g * s.Og * K, s.Og, s.geom, wscale ? wscale + g * s.Og : nullptr, packed[size_t(g)]);
+    Tensor packed_buffer;
     const int threads = omp_in_parallel() ? 1 : num_threads();
     const int64_t G = shifted::images_per_call(s.geom, s.N, threads), calls = (s.N + G - 1) / G;
     // Images over threads, G per call; a batch smaller than the team shares each image's tiles,
     // where an image's work pays for waking the team (the student's stem, 0.12 M multiply-adds,
     // took 0.15 -> 0.19 ms per batch-1 pass when split; the teacher's convolutions are 3.6-7.2 M).
     const bool split_tiles = s.N < threads && s.Og * s.Ho * s.Wo * K >= (int64_t(1) << 20);
+    // The weights read in place for a single image; packed once for a batch (see tap_gemm.h).
+    const std::vector<kernels::TapGemmWeights> weights = group_weights(Wt, s, s.N > 1, false, packed_buffer);
     auto images = [&](int64_t call) {
       const int64_t n0 = call * G, count = std::min(G, s.N - n0);
       float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og, G));  // this thread's
       for (int64_t g = 0; g < s.groups; ++g) {
         float* yg = Y + (n0 * s.O + g * s.Og) * P;
-        Epilogue group_ep = ep;  // the bias of this group's channels
+        Epilogue group_ep = ep;  // the scale and bias of this group's channels
+        if (group_ep.scale) group_ep.scale += g * s.Og;
         if (group_ep.bias) group_ep.bias += g * s.Og;
-        shifted::forward(X + (n0 * s.C + g * s.Cg) * HW, s.C * HW, count, packed[size_t(g)], s.geom, scratch, yg,
+        shifted::forward(X + (n0 * s.C + g * s.Cg) * HW, s.C * HW, count, weights[size_t(g)], s.geom, scratch, yg,
                          s.O * P, group_ep, split_tiles);
       }
     };
@@ -132,11 +142,11 @@ void shifted_backward(const float* DY, const float* X, const float* Wt, const Co
   const int64_t HW = s.H * s.W, P = s.Ho * s.Wo, K = s.Cg * s.kh * s.kw, WN = s.O * K;
   const bool want_x = dx != nullptr, want_w = dw != nullptr;
   const int64_t per_group = s.Og * K;
-  std::vector<kernels::TapGemmWeights> packed(want_x ? size_t(s.groups) : 0);
-  for (size_t g = 0; g < packed.size(); ++g)
-    shifted::pack_backward_input(Wt + int64_t(g) * per_group, s.Og, s.geom, packed[g]);
   const int nt = omp_get_max_threads();
   const int64_t G = shifted::images_per_call(s.geom, s.N, nt), calls = (s.N + G - 1) / G;
+  Tensor packed_buffer;
+  const std::vector<kernels::TapGemmWeights> weights =
+      want_x ? group_weights(Wt, s, true, true, packed_buffer) : std::vector<kernels::TapGemmWeights>();
   // Per-thread weight-gradient partials in taps-major order, summed in thread order below.
   Tensor dwt_part = want_w ? Tensor::zeros({nt, WN}) : Tensor();
 #pragma omp parallel num_threads(nt)
@@ -152,7 +162,7 @@ void shifted_backward(const float* DY, const float* X, const float* Wt, const Co
             shifted::backward_weight(X + (n0 * s.C + g * s.Cg) * HW, s.C * HW, dyg, s.O * P, count, s.Og, s.geom,
                                      scratch, my_dwt + g * per_group);
           if (want_x)
-            shifted::backward_input(dyg, s.O * P, count, packed[size_t(g)], s.geom, scratch,
+            shifted::backward_input(dyg, s.O * P, count, weights[size_t(g)], s.geom, scratch,
                                     dx->f32() + (n0 * s.C + g * s.Cg) * HW, s.C * HW);
         }
       }
@@ -272,7 +282,7 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int padding, in
   Tensor bc = b.defined() ? b.value().contiguous() : Tensor();
   Epilogue ep;
   if (bc.defined()) ep.bias = bc.f32();
-  Tensor y = conv_forward(xc, wc, nullptr, ep, s);
+  Tensor y = conv_forward(xc, wc, ep, s);
   std::vector<Var> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
   bool wx = x.requires_grad(), ww = w.requires_grad(), wb = b.defined() && b.requires_grad();
@@ -293,10 +303,9 @@ Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b
   for (const Tensor* t : {&gamma, &beta, &mean, &var})
     KD_CHECK(t->dim() == 1 && t->size(0) == s.O, "conv2d_bn_act_inference: batch-norm parameter ",
              shape_str(t->shape()), " for ", s.O, " output channels");
-  // Fold: BN(conv(x) + b) = conv(x) * k + (beta + (b - mean) * k), k = gamma / sqrt(var + eps),
-  // so the weights are scaled per output channel and one bias remains. Computed per call: it
-  // costs one pass over the weights, against a batch of activations.
-  // The tap-GEMM path scales the weights as it packs them (no pass of its own).
+  // BN(conv(x) + b) = conv(x) * k + (beta + (b - mean) * k), k = gamma / sqrt(var + eps): one
+  // scale and one bias per output channel, applied by the epilogue while the output is in cache
+  // (a copy of the weights scaled by k cost a pass over them per call).
   Tensor scale = Tensor::empty({s.O}), shift = Tensor::empty({s.O});
   // Raw pointers: f32() checks the dtype on every call, which cost a third of a batch-1 pass here.
   const float *G = gamma.f32(), *Be = beta.f32(), *Mu = mean.f32(), *V = var.f32();
@@ -307,16 +316,10 @@ Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b
     Sh[o] = Be[o] + ((B ? B[o] : 0.f) - Mu[o]) * K[o];
   }
   Epilogue ep;
-  ep.bias = shift.f32();
+  ep.scale = K;
+  ep.bias = Sh;
   ep.lo = lo, ep.hi = hi;
-  if (s.shifted_forward()) return conv_forward(xc, wc, K, ep, s);
-  Tensor wf = Tensor::empty(wc.shape());
-  const int64_t per_o = wc.numel() / s.O;
-  const float* Wc = wc.f32();
-  float* Wf = wf.f32();
-  for (int64_t o = 0; o < s.O; ++o)
-    for (int64_t i = 0; i < per_o; ++i) Wf[o * per_o + i] = Wc[o * per_o + i] * K[o];
-  return conv_forward(xc, wf, nullptr, ep, s);
+  return conv_forward(xc, wc, ep, s);
 }
 
 }  // namespace kd::F

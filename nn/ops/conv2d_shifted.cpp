@@ -169,15 +169,17 @@ void add_from_taps_major(const float* dwt, int64_t O, const ConvGeom& g, float* 
       for (int64_t k = 0; k < kk; ++k) dw[(o * g.C + c) * kk + k] += dwt[(k * O + o) * g.C + c];
 }
 
-void pack_forward(const float* w, int64_t O, const ConvGeom& g, const float* scale, kernels::TapGemmWeights& packed) {
-  const int kk = int(g.kh * g.kw);
-  kernels::tap_gemm_pack(w, O, g.C, kk, 1, g.C * kk, kk, scale, packed);
+kernels::TapGemmWeights forward_weights(const float* w, int64_t O, const ConvGeom& g) {
+  const int64_t kk = g.kh * g.kw;
+  return kernels::TapGemmWeights{
+      .w = w, .rows = 1, .sb = g.C * kk, .so = 0, .sc = kk, .st = 1, .O = O, .C = g.C, .taps = int(kk)};
 }
 
-void pack_backward_input(const float* w, int64_t O, const ConvGeom& g, kernels::TapGemmWeights& packed) {
+kernels::TapGemmWeights backward_input_weights(const float* w, int64_t O, const ConvGeom& g) {
   // A'[t, c, o] = W[o, c, kk-1-t]: flipping both i and j reverses the flattened tap index.
-  const int kk = int(g.kh * g.kw);
-  kernels::tap_gemm_pack(w + (kk - 1), g.C, O, kk, -1, kk, g.C * kk, nullptr, packed);
+  const int64_t kk = g.kh * g.kw;
+  return kernels::TapGemmWeights{
+      .w = w + (kk - 1), .rows = 1, .sb = kk, .so = 0, .sc = g.C * kk, .st = -1, .O = g.C, .C = O, .taps = int(kk)};
 }
 
 void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmWeights& w, const ConvGeom& g,

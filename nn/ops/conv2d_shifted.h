@@ -12,7 +12,7 @@
 //   - stride 2: the padded input split by row and column parity into four planes; tap (i, j)
 //     reads plane (i%2, j%2) from (i/2, j/2), which is a stride-1 form again.
 // The passes:
-//   forward: all taps in one register tile (core/kernels/tap_gemm.h), weights packed per call;
+//   forward: all taps in one register tile (core/kernels/tap_gemm.h), the weights read in place;
 //   backward input (stride 1): the same with the taps flipped, over dY padded by (k-1-p);
 //   backward weight (stride 1 and 2): dW[:, :, i, j] += dY' x (Xp from tap (i, j)'s offset)^T
 //   (tap_gemm_grad), with dY' = dY at the result's pitch and zeros in the garbage columns, so
@@ -46,11 +46,10 @@ size_t scratch_floats(const kernels::ConvGeom& g, int64_t O, int64_t G = 1);
 // dwt [kh*kw, O, C] added into dw [O, C, kh, kw].
 void add_from_taps_major(const float* dwt, int64_t O, const kernels::ConvGeom& g, float* dw);
 
-// The weights w[O, C, kh, kw] of one group packed for forward (times scale[o] where given: folded
-// batch norm) and for the input gradient (the taps reversed, O and C swapped).
-void pack_forward(const float* w, int64_t O, const kernels::ConvGeom& g, const float* scale,
-                  kernels::TapGemmWeights& packed);
-void pack_backward_input(const float* w, int64_t O, const kernels::ConvGeom& g, kernels::TapGemmWeights& packed);
+// The weights w[O, C, kh, kw] of one group as the tap GEMM reads them, in place: for the forward
+// pass, and for the input gradient (the taps reversed, O and C swapped).
+kernels::TapGemmWeights forward_weights(const float* w, int64_t O, const kernels::ConvGeom& g);
+kernels::TapGemmWeights backward_input_weights(const float* w, int64_t O, const kernels::ConvGeom& g);
 
 // y[O, Ho*Wo] = ep(conv(x[C, H, W])) for G images: image n's input at x + n * x_image, its output
 // at y + n * y_image; the epilogue is applied as the garbage columns are dropped. split_tiles:
