@@ -11,7 +11,7 @@ namespace kd::kernels {
 namespace {
 
 // The specification: every output on its own, K in (channel, tap) order, one rounding per FMA.
-// Tiles as the SIMD variants cut them (8 rows x 16 columns), so a tile range means the same.
+// Its tiles are 8 rows x 16 columns (tap_gemm_tiles counts the selected variant's).
 constexpr int kRefMr = 8;
 constexpr int64_t kRefNr = 16;
 void tap_gemm_ref(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end) {

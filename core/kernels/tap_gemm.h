@@ -11,7 +11,7 @@
 // A is read through a view (TapGemmWeights): in place, e.g. OIHW weights, each of the tile's MR
 // rows a stream of broadcasts, no pass over the weights per call (batch-1 inference packed every
 // weight on every pass: 17% of the teacher's); or a packed copy (tap_gemm_pack: the mr values of
-// each K step adjacent, one stream per tile, ~8% faster at large batches, where the copy is
+// each K step adjacent, one stream per tile, ~5% faster at large batches, where the copy is
 // amortized). The input gradient reads the same tensor with the taps reversed and O and C swapped.
 //
 // Summation order, every variant: for each output, acc = fma(A[t,o,c], X[...], acc) over c, then
