@@ -5,10 +5,11 @@
 
 #include <algorithm>
 #include <array>
-#include <functional>
-#include <tuple>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli/commands.h"
@@ -18,6 +19,7 @@
 #include "core/kernels/gemm_u8s8.h"
 #include "core/kernels/kd_loss.h"
 #include "core/kernels/peak.h"
+#include "core/kernels/tap_gemm.h"
 #include "core/rng.h"
 #include "core/threads.h"
 #include "nn/builders.h"
@@ -214,8 +216,9 @@ int bench_kernels(int argc, char** argv) {
                     100 * gf / peak, ref, ref / ms);
     }
   }
-  // Dense 3x3 convolution (the teacher's layers): no scalar reference of its own, it is GEMM
-  // (Eigen) on a lowered input; "ref" is left empty.
+  // Dense 3x3 convolution (the teacher's layers), whole F::conv2d calls: the padded copies,
+  // the tap kernels (core/kernels/tap_gemm.h) or Eigen where they do not apply, the crops. Its
+  // arithmetic core against its scalar reference is the tap_gemm line after these.
   for (const DenseCase& c : dense_cases(batch)) {
     DenseBench b(c);
     for (auto [name, flops, fn] : std::vector<std::tuple<const char*, double, std::function<void()>>>{
@@ -228,6 +231,44 @@ int bench_kernels(int argc, char** argv) {
         std::printf("%-44s %-9s %9.4f %8.2f %6.1f%% %9s %8s\n", ("conv3x3 " + c.name).c_str(), name, ms, gf,
                     100 * gf / peak, "-", "-");
     }
+  }
+  // The tap GEMM alone on the target shape's padded planes (64 -> 64 channels, 14x14 padded to
+  // 16x16, nine taps), one image, its tiles over the threads: the selected variant against the
+  // scalar reference (the same FMA order: the same bits).
+  {
+    const int64_t C = 64, O = 64, Hp = 16, Wp = 16, Ho = 14;
+    Rng r(6, 5);
+    std::vector<float> x(size_t(C * Hp * Wp + kernels::kTapGemmSlack + Wp)), w(size_t(O * C * 9)),
+        y(size_t(O * Ho * Wp));
+    for (float& v : x) v = r.normal();
+    for (float& v : w) v = r.normal();
+    int64_t shift[9];
+    for (int i = 0; i < 9; ++i) shift[i] = (i / 3) * Wp + i % 3;
+    const kernels::TapGemmWeights A{
+        .w = w.data(), .rows = 1, .sb = C * 9, .so = 0, .sc = 9, .st = 1, .O = O, .C = C, .taps = 9};
+    const kernels::TapGemmArgs args{x.data(), Hp * Wp, shift, Ho * Wp, y.data(), Ho * Wp};
+    auto timed = [&](const kernels::TapGemmKernel& k, int n) {
+      const int64_t tiles = (O + k.mr - 1) / k.mr * ((args.cols + k.nr - 1) / k.nr);
+      return median_ms([&] { parallel_for_range(tiles, true, [&](int64_t b, int64_t e) { k.run(A, args, b, e); }); },
+                       n);
+    };
+    const std::vector<kernels::TapGemmKernel> ks = kernels::tap_gemm_kernels();
+    const kernels::TapGemmKernel& sel = *std::find_if(ks.begin(), ks.end(), [](const kernels::TapGemmKernel& k) {
+      return std::string(k.name) == kernels::tap_gemm_variant();
+    });
+    const double ms = timed(sel, reps), ref = timed(ks.front(), std::max(3, reps / 5));
+    const double gf = 2.0 * double(O * C * 9 * Ho * 14) / (ms * 1e-3) * 1e-9;  // useful columns only
+    out["kernels"].push_back({{"kernel", std::string("tap_gemm ") + sel.name},
+                              {"shape", "64->64 14x14, 1 image"},
+                              {"pass", "fwd"},
+                              {"ms", ms},
+                              {"gflops", gf},
+                              {"pct_peak", 100 * gf / peak},
+                              {"ref_ms", ref},
+                              {"speedup", ref / ms}});
+    if (!json)
+      std::printf("%-44s %-9s %9.4f %8.2f %6.1f%% %9.3f %7.1fx\n", "tap_gemm 64->64 14x14, 1 image", "fwd", ms, gf,
+                  100 * gf / peak, ref, ref / ms);
   }
   // GEMM 512^3: FP32 through Eigen (what kd's float convolutions use) and int8 u8 x s8 -> s32 in
   // each available variant, against the int8 peak of the selected variant's instruction.

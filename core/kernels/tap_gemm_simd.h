@@ -11,6 +11,7 @@
 #include <cstring>
 #include <xsimd/xsimd.hpp>
 
+#include "core/kernels/simd_fma.h"
 #include "core/kernels/tap_gemm.h"
 
 namespace kd::kernels::simd {
@@ -34,7 +35,7 @@ void tile(const TapGemmWeights& w, const TapGemmArgs& a, int64_t ob, int64_t p0,
     for (int v = 0; v < NV; ++v) b[v] = B::load_unaligned(xp + v * S);
     for (int m = 0; m < MR; ++m) {
       const B am(a_row(m));
-      for (int v = 0; v < NV; ++v) acc[m][v] = xsimd::fma(am, b[v], acc[m][v]);
+      for (int v = 0; v < NV; ++v) acc[m][v] = fused_madd(am, b[v], acc[m][v]);
     }
   };
   if constexpr (PACKED) {
@@ -160,7 +161,7 @@ void tap_gemm_grad(const TapGemmGradArgs& a) {
           for (int i = 0; i < 4; ++i) xv[i] = B::load_unaligned(x[i] + p);
           for (int i = 0; i < 4; ++i) in_register(dv[i], xv[i]);
           for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 4; ++j) acc[i * 4 + j] = xsimd::fma(dv[i], xv[j], acc[i * 4 + j]);
+            for (int j = 0; j < 4; ++j) acc[i * 4 + j] = fused_madd(dv[i], xv[j], acc[i * 4 + j]);
         }
         alignas(64) float sums[16];
         Sums::run(acc, sums);
