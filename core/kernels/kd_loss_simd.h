@@ -4,6 +4,8 @@
 #pragma once
 #include <cmath>
 #include <xsimd/xsimd.hpp>
+
+#include "core/kernels/simd_fma.h"
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -39,12 +41,12 @@ inline float lanes_sum(const xsimd::batch<float, A>& v) {
 // 2^-126 (1.2e-38) come out as about 1e-38 instead of 0, far below any sum's rounding.
 template <class B>
 inline B exp2_taylor6(const B& f) {  // 2^f = sum_{k <= 6} (f ln 2)^k / k!, Horner
-  B p = xsimd::fma(f, B(1.5403530393381609e-4f), B(1.3333558146428443e-3f));
-  p = xsimd::fma(f, p, B(9.6181291076284772e-3f));
-  p = xsimd::fma(f, p, B(5.5504108664821580e-2f));
-  p = xsimd::fma(f, p, B(2.4022650695910071e-1f));
-  p = xsimd::fma(f, p, B(6.9314718055994531e-1f));
-  p = xsimd::fma(f, p, B(1.f));
+  B p = fused_madd(f, B(1.5403530393381609e-4f), B(1.3333558146428443e-3f));
+  p = fused_madd(f, p, B(9.6181291076284772e-3f));
+  p = fused_madd(f, p, B(5.5504108664821580e-2f));
+  p = fused_madd(f, p, B(2.4022650695910071e-1f));
+  p = fused_madd(f, p, B(6.9314718055994531e-1f));
+  p = fused_madd(f, p, B(1.f));
   return p;
 }
 
@@ -117,7 +119,7 @@ ExpSums exp_pass(const float* s, const float* t, int64_t Kv, uintptr_t pf, float
         a.store_unaligned(et + i);
         b.store_unaligned(es + i);
         vzt += a, vzs += b;
-        vdot = xsimd::fma(a, tv - sv, vdot);
+        vdot = fused_madd(a, tv - sv, vdot);
       }
       if (hard) {
         // exp(s - max) = exp((s - max)/T)^T: for a small integer T (the usual 2..8) a few
@@ -178,10 +180,10 @@ float kd_row_after_max(const float* s, const float* t, int32_t y, int64_t K, flo
         const B e = B::load_unaligned(es + i);
         g = e * ca - B::load_unaligned(et + i) * cb;
         if constexpr (P > 0)
-          if (hard) g = xsimd::fma(ipow<P>(e), ch, g);
+          if (hard) g = fused_madd(ipow<P>(e), ch, g);
       }
       if constexpr (P == 0)
-        if (hard) g = xsimd::fma(B::load_unaligned(eh + i), ch, g);
+        if (hard) g = fused_madd(B::load_unaligned(eh + i), ch, g);
       g.store_unaligned(grad_row + i);
     }
     for (; i < K; ++i) {

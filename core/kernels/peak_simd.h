@@ -2,6 +2,8 @@
 #pragma once
 #include <xsimd/xsimd.hpp>
 
+#include "core/kernels/simd_fma.h"
+
 namespace kd::kernels::simd {
 
 template <class A>
@@ -12,7 +14,7 @@ double fma_loop(int64_t iters) {
   for (int k = 0; k < K; ++k) acc[k] = B(float(k) * 1e-3f);
   const B m(0.9999f), c(1e-4f);
   for (int64_t i = 0; i < iters; ++i)
-    for (int k = 0; k < K; ++k) acc[k] = xsimd::fma(acc[k], m, c);
+    for (int k = 0; k < K; ++k) acc[k] = fused_madd(acc[k], m, c);
   // Keep the result alive so the loop is not removed.
   B s = acc[0];
   for (int k = 1; k < K; ++k) s += acc[k];

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <xsimd/xsimd.hpp>
 
+#include "core/kernels/simd_fma.h"
 #include "core/kernels/taps.h"
 
 namespace kd::kernels::simd {
@@ -17,7 +18,7 @@ void taps_forward(const Taps& t, const float* w, int64_t n, float* out) {
   int64_t k = 0;
   for (; k + S <= n; k += S) {
     B acc = B::load_unaligned(t.src[0] + k + t.shift[0]) * wv[0];
-    for (int q = 1; q < 9; ++q) acc = xsimd::fma(B::load_unaligned(t.src[q] + k + t.shift[q]), wv[q], acc);
+    for (int q = 1; q < 9; ++q) acc = fused_madd(B::load_unaligned(t.src[q] + k + t.shift[q]), wv[q], acc);
     acc.store_unaligned(out + k);
   }
   for (; k < n; ++k) {  // tail, same order of operations as the lanes
@@ -36,7 +37,7 @@ void taps_weight(const Taps& t, const float* d, int64_t n, float* dw) {
   int64_t k = 0;
   for (; k + S <= n; k += S) {
     const B dv = B::load_unaligned(d + k);
-    for (int q = 0; q < 9; ++q) acc[q] = xsimd::fma(dv, B::load_unaligned(t.src[q] + k + t.shift[q]), acc[q]);
+    for (int q = 0; q < 9; ++q) acc[q] = fused_madd(dv, B::load_unaligned(t.src[q] + k + t.shift[q]), acc[q]);
   }
   for (int q = 0; q < 9; ++q) {
     // Lanes summed in a fixed order (xsimd 8's hadd needs AVX-512DQ; this needs nothing).
