@@ -248,7 +248,7 @@ int bench_kernels(int argc, char** argv) {
         .w = w.data(), .rows = 1, .sb = C * 9, .so = 0, .sc = 9, .st = 1, .O = O, .C = C, .taps = 9};
     const kernels::TapGemmArgs args{x.data(), Hp * Wp, shift, Ho * Wp, y.data(), Ho * Wp};
     auto timed = [&](const kernels::TapGemmKernel& k, int n) {
-      const int64_t tiles = (O + k.mr - 1) / k.mr * ((args.cols + k.nr - 1) / k.nr);
+      const int64_t tiles = k.tiles(O, args.cols);
       return median_ms([&] { parallel_for_range(tiles, true, [&](int64_t b, int64_t e) { k.run(A, args, b, e); }); },
                        n);
     };

@@ -47,9 +47,7 @@ TapGemmWeights view(const Problem& p) {
       .w = p.w.f32(), .rows = 1, .sb = p.C, .so = 0, .sc = 1, .st = p.O * p.C, .O = p.O, .C = p.C, .taps = p.taps};
 }
 
-int64_t tiles(const TapGemmKernel& k, const Problem& p) {
-  return (p.O + k.mr - 1) / k.mr * ((p.cols + k.nr - 1) / k.nr);
-}
+int64_t tiles(const TapGemmKernel& k, const Problem& p) { return k.tiles(p.O, p.cols); }
 
 }  // namespace
 

@@ -95,10 +95,7 @@ int64_t tap_gemm_packed_floats(const TapGemmWeights& a) {
 
 TapGemmWeights tap_gemm_pack(const TapGemmWeights& a, float* dst) { return tap_gemm_pack_mr(a, selected().mr, dst); }
 
-int64_t tap_gemm_tiles(const TapGemmWeights& w, int64_t cols) {
-  const TapGemmKernel& k = selected();
-  return (w.O + k.mr - 1) / k.mr * ((cols + k.nr - 1) / k.nr);
-}
+int64_t tap_gemm_tiles(const TapGemmWeights& w, int64_t cols) { return selected().tiles(w.O, cols); }
 
 void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end) {
   KD_CHECK(w.O > 0 && w.C > 0 && w.taps > 0, "tap_gemm: O ", w.O, " C ", w.C, " taps ", w.taps);

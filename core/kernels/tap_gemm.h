@@ -59,7 +59,6 @@ inline constexpr int64_t kTapGemmSlack = 64;
 // the range over threads for a single image.
 int64_t tap_gemm_tiles(const TapGemmWeights& w, int64_t cols);
 void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end);
-inline void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a) { tap_gemm(w, a, 0, tap_gemm_tiles(w, a.cols)); }
 
 // The weight gradient of the same convolution, added into dA [taps, O, C]:
 //   dA[t, o, c] += sum_{p < cols} D[o * d_pitch + p] * X[c * x_pitch + shift[t] + p]
@@ -91,6 +90,8 @@ struct TapGemmKernel {
   int64_t nr;  // columns per tile
   void (*run)(const TapGemmWeights&, const TapGemmArgs&, int64_t, int64_t);
   void (*grad)(const TapGemmGradArgs&);
+  // Tiles of this variant for O output rows and cols columns (the range run() takes).
+  int64_t tiles(int64_t O, int64_t cols) const { return (O + mr - 1) / mr * ((cols + nr - 1) / nr); }
 };
 std::vector<TapGemmKernel> tap_gemm_kernels();
 
