@@ -27,58 +27,40 @@ ChunkMasks chunk_masks(int64_t c0, int64_t W) {
 }  // namespace
 
 namespace {
-// R output rows [oy, oy + R) of one chunk at once: R independent accumulators (one row alone is
-// a chain of 9 dependent FMAs, bound by their latency), and each input row's three shifted
-// vectors loaded once for the up-to-three output rows that read it.
-template <int R>
-void rows_block(const float* x, const __m512* k, int64_t H, int64_t W, int64_t c0, const ChunkMasks& m, int64_t oy,
-                float* out) {
-  __m512 acc[R];
-  for (int o = 0; o < R; ++o) acc[o] = _mm512_setzero_ps();
-  if (oy >= 1 && oy + R < H) {
-    // Interior: all R + 2 input rows exist, and which kernel row meets which output row is
-    // known at compile time (the loops unroll completely).
-#pragma GCC unroll 8
-    for (int t = 0; t < R + 2; ++t) {
-      const float* row = x + (oy - 1 + t) * W + c0;
-      const __m512 a = _mm512_maskz_loadu_ps(m.left, row - 1), b = _mm512_maskz_loadu_ps(m.centre, row),
-                   c = _mm512_maskz_loadu_ps(m.right, row + 1);
-#pragma GCC unroll 8
-      for (int o = 0; o < R; ++o) {
-        const int i = t - o;
-        if (i < 0 || i > 2) continue;
-        acc[o] = _mm512_fmadd_ps(a, k[3 * i], acc[o]);
-        acc[o] = _mm512_fmadd_ps(b, k[3 * i + 1], acc[o]);
-        acc[o] = _mm512_fmadd_ps(c, k[3 * i + 2], acc[o]);
-      }
+// Input row r meets output rows r + 1, r and r - 1 through kernel rows 0, 1 and 2. One pass down
+// the rows of a chunk: each input row's three shifted vectors are loaded once (blocks of output
+// rows re-loaded the rows on their edges: 66 loads for a 14x14 plane instead of 42) and three
+// accumulators roll along, so the nine FMAs of an output row are spread over three iterations
+// and the chains of neighbouring rows overlap. Each output row still sums its taps in the
+// order (row 0, 1, 2) x (column 0, 1, 2), as the reference does.
+void chunk_rows(const float* x, const __m512* k, int64_t H, int64_t W, int64_t c0, const ChunkMasks& m, float* out) {
+  __m512 up = _mm512_setzero_ps(), mid = _mm512_setzero_ps();  // output rows r - 1 and r
+  for (int64_t r = 0; r < H; ++r) {
+    const float* row = x + r * W + c0;
+    const __m512 a = _mm512_maskz_loadu_ps(m.left, row - 1), b = _mm512_maskz_loadu_ps(m.centre, row),
+                 c = _mm512_maskz_loadu_ps(m.right, row + 1);
+    if (r >= 1) {  // output row r - 1 is complete with its kernel row 2
+      up = _mm512_fmadd_ps(a, k[6], up);
+      up = _mm512_fmadd_ps(b, k[7], up);
+      up = _mm512_fmadd_ps(c, k[8], up);
+      _mm512_mask_storeu_ps(out + (r - 1) * W + c0, m.centre, up);
     }
-  } else {
-    for (int64_t r = std::max<int64_t>(0, oy - 1); r < std::min<int64_t>(H, oy + R + 1); ++r) {
-      const float* row = x + r * W + c0;
-      const __m512 a = _mm512_maskz_loadu_ps(m.left, row - 1), b = _mm512_maskz_loadu_ps(m.centre, row),
-                   c = _mm512_maskz_loadu_ps(m.right, row + 1);
-      for (int o = 0; o < R; ++o) {
-        const int64_t i = r - (oy + o) + 1;  // the kernel row that input row r is for output row oy + o
-        if (i < 0 || i > 2) continue;
-        acc[o] = _mm512_fmadd_ps(a, k[3 * i], acc[o]);
-        acc[o] = _mm512_fmadd_ps(b, k[3 * i + 1], acc[o]);
-        acc[o] = _mm512_fmadd_ps(c, k[3 * i + 2], acc[o]);
-      }
-    }
+    mid = _mm512_fmadd_ps(a, k[3], mid);
+    mid = _mm512_fmadd_ps(b, k[4], mid);
+    mid = _mm512_fmadd_ps(c, k[5], mid);
+    __m512 down = _mm512_mul_ps(a, k[0]);  // output row r + 1 starts with kernel row 0
+    down = _mm512_fmadd_ps(b, k[1], down);
+    down = _mm512_fmadd_ps(c, k[2], down);
+    up = mid, mid = down;
   }
-  for (int o = 0; o < R; ++o) _mm512_mask_storeu_ps(out + (oy + o) * W + c0, m.centre, acc[o]);
+  _mm512_mask_storeu_ps(out + (H - 1) * W + c0, m.centre, up);  // the last row has no row H below
 }
 }  // namespace
 
 void dw3x3_s1_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out) {
   __m512 k[9];
   for (int q = 0; q < 9; ++q) k[q] = _mm512_set1_ps(w[q]);
-  for (int64_t c0 = 0; c0 < W; c0 += 16) {
-    const ChunkMasks m = chunk_masks(c0, W);
-    int64_t oy = 0;
-    for (; oy + 4 <= H; oy += 4) rows_block<4>(x, k, H, W, c0, m, oy, out);
-    for (; oy < H; ++oy) rows_block<1>(x, k, H, W, c0, m, oy, out);
-  }
+  for (int64_t c0 = 0; c0 < W; c0 += 16) chunk_rows(x, k, H, W, c0, chunk_masks(c0, W), out);
 }
 
 namespace {
