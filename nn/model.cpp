@@ -1,8 +1,13 @@
 #include "nn/model.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 
+#include "core/threads.h"
 #include "nn/functional.h"
 
 namespace kd {
@@ -36,6 +41,55 @@ Model Model::create(Graph g, uint64_t seed) {
 
 Var Model::forward(const Var& x, bool training, Rng* dropout_rng, std::map<std::string, Var>* taps,
                    const NodeHook* hook) {
+  const int threads = omp_in_parallel() ? 1 : num_threads();
+  if (split_batch_inference && !training && !grad_enabled() && !taps && !hook && threads > 1 && x.value().dim() == 4 &&
+      x.value().size(0) >= 2 * threads)
+    return Var(forward_slices(x.value(), threads));
+  return forward_graph(x, training, dropout_rng, taps, hook);
+}
+
+// Inference on a batch, slices of images over the threads, each slice through the whole graph on
+// one thread (its ops see omp_in_parallel() and stay on it). Against every op splitting its own
+// work: no parallel region per op (with OMP_WAIT_POLICY=passive each wakes the other threads,
+// tens of microseconds on a VM), no op whose work is too small to split well (the student's
+// depthwise layers and small GEMMs scale poorly), and a slice's activations stay in its core's
+// caches between layers. Slices of at most 16 images, dealt out dynamically: a busy core takes
+// fewer. Each image's result depends only on its own input: the same computation, except that
+// the linear layer's Eigen GEMM orders a row's sum by the number of rows (an ulp or so, as with
+// any other batch size; tests/test_fused_inference.cpp).
+Tensor Model::forward_slices(const Tensor& x, int threads) {
+  const int64_t N = x.size(0);
+  const int64_t per_thread = (N + threads - 1) / threads, rounds = (per_thread + 15) / 16;
+  const int64_t slices = std::min<int64_t>(N, threads * rounds), size = (N + slices - 1) / slices;
+  std::vector<Tensor> out(size_t((N + size - 1) / size));
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t s = 0; s < int64_t(out.size()); ++s) {
+    try {
+      NoGrad no_grad;  // the flag is per thread
+      out[size_t(s)] =
+          forward_graph(Var(x.slice(0, s * size, std::min(N, (s + 1) * size))), false, nullptr, nullptr, nullptr)
+              .value()
+              .contiguous();
+    } catch (...) {
+#pragma omp critical(kd_forward_slices)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  Shape shape = out[0].shape();
+  shape[0] = N;
+  Tensor y = Tensor::empty(shape);  // a model's output is f32 (f32() checks)
+  float* dst = y.f32();
+  for (const Tensor& t : out) {
+    std::memcpy(dst, t.f32(), sizeof(float) * size_t(t.numel()));
+    dst += t.numel();
+  }
+  return y;
+}
+
+Var Model::forward_graph(const Var& x, bool training, Rng* dropout_rng, std::map<std::string, Var>* taps,
+                         const NodeHook* hook) {
   const Shape& is = graph.input_shape;
   KD_CHECK(x.value().dim() == 4 && x.value().size(1) == is[0] && x.value().size(2) == is[1] &&
                x.value().size(3) == is[2],

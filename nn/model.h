@@ -39,6 +39,10 @@ struct Model {
   Var forward(const Var& x, bool training, Rng* dropout_rng = nullptr, std::map<std::string, Var>* taps = nullptr,
               const NodeHook* hook = nullptr);
   bool fuse_inference = true;
+  // In eval mode under NoGrad, without taps or a hook, a batch of at least two images per thread
+  // is cut into slices that each run the whole graph on one thread (nn/model.cpp says why); the
+  // result is the same as one pass, image for image. false: every op splits its own work.
+  bool split_batch_inference = true;
   // Otherwise (training, or with gradients), batchnorm2d -> relu | relu6 chains whose BN output
   // nobody else reads (nor taps, nor a hook) run as one op (F::batch_norm2d's lo/hi). false: op by
   // op (tests compare the two).
@@ -50,6 +54,11 @@ struct Model {
   std::map<std::string, Tensor> state() const;
   // Copies values from a state map; every parameter and buffer must be present with its shape.
   void load_state(const std::map<std::string, Tensor>& s, const std::string& what);
+
+ private:
+  Var forward_graph(const Var& x, bool training, Rng* dropout_rng, std::map<std::string, Var>* taps,
+                    const NodeHook* hook);
+  Tensor forward_slices(const Tensor& x, int threads);
 };
 
 }  // namespace kd

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/rng.h"
+#include "core/threads.h"
 #include "nn/builders.h"
 #include "nn/model.h"
 
@@ -14,7 +15,7 @@ using namespace kd;
 TEST_CASE("fused conv+BN+activation inference equals op-by-op evaluation") {
   for (const char* family : {"dsnet", "resnet"})
     for (int64_t batch : {1, 3}) {
-      INFO(family << " batch " << batch);
+      INFO(std::string(family), " batch ", batch);
       Model m = Model::create(build_model({{"family", family}}, "test"), 11);
       // Non-trivial BN statistics and affine parameters, so that folding has something to fold.
       Rng r(5, 1);
@@ -45,4 +46,38 @@ TEST_CASE("fused conv+BN+activation inference equals op-by-op evaluation") {
       CHECK(taps.begin()->second.defined());
       for (int64_t i = 0; i < ref.numel(); ++i) CHECK(std::fabs(tapped.f32()[i] - ref.f32()[i]) <= 1e-4 * (1 + scale));
     }
+}
+
+// A batch at inference runs as slices of images, each slice through the whole graph on one thread
+// (Model::forward_slices). Each image's logits must be those of the whole batch in one pass, up to
+// the final linear layer's rounding: Eigen's GEMM orders a row's sum by how many rows it has (so
+// any change of batch size moves a logit by an ulp or so; the convolutions give the same bits).
+// The batch sizes cut into equal and unequal slices (2 threads: 9 -> 5 + 4, 37 -> 4 slices <= 10).
+TEST_CASE("inference in batch slices equals the whole batch, image for image") {
+  const int threads_before = num_threads();
+  set_threads(2);
+  for (const char* family : {"dsnet", "resnet"})
+    for (int64_t batch : {9, 37}) {
+      INFO(std::string(family), " batch ", batch);
+      Model m = Model::create(build_model({{"family", family}}, "test"), 3);
+      Rng r(9, 1);
+      Tensor x = Tensor::empty({batch, 1, 28, 28});
+      for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = r.normal();
+      NoGrad ng;
+      m.split_batch_inference = false;
+      Tensor whole = m.forward(Var(x), false).value();
+      m.split_batch_inference = true;
+      Tensor sliced = m.forward(Var(x), false).value();
+      REQUIRE(sliced.shape() == whole.shape());
+      int64_t differ = 0;
+      double worst = 0, scale = 0;
+      for (int64_t i = 0; i < whole.numel(); ++i) {
+        differ += sliced.f32()[i] != whole.f32()[i];
+        worst = std::max(worst, double(std::fabs(sliced.f32()[i] - whole.f32()[i])));
+        scale = std::max(scale, double(std::fabs(whole.f32()[i])));
+      }
+      INFO(differ, " of ", whole.numel(), " logits differ, by at most ", worst, " (max |logit| ", scale, ")");
+      CHECK(worst <= 1e-6 * (1 + scale));
+    }
+  set_threads(threads_before);
 }
