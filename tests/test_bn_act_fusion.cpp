@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "core/threads.h"
 #include "nn/functional.h"
 #include "random_tensor.h"
 #include "test_models.h"
@@ -74,5 +75,29 @@ TEST_CASE("models: BN+activation fusion changes neither the training forward nor
       INFO(name);
       CHECK(max_rel_diff(grads[1].at(name), g) < 1e-5);
     }
+  }
+}
+
+// The batch statistics and the backward's sums are added per chunk of images, the chunks in
+// order (nn/ops/batchnorm.cpp): training gives the same bits on any number of threads. Large
+// enough to be split (36,000 values), 10 images: chunks of 4, 4 and 2.
+TEST_CASE("batch_norm2d training gives the same bits on 1 and 2 threads") {
+  const int threads_before = num_threads();
+  const Tensor x = test::randn({10, 3, 40, 30}, 21), gy = test::randn({10, 3, 40, 30}, 22);
+  const Tensor g0 = test::randn({3}, 23), b0 = test::randn({3}, 24);
+  Tensor out[2], dx[2], dg[2], db[2], rm[2], rv[2];
+  for (int t = 0; t < 2; ++t) {
+    set_threads(t + 1);
+    Var xv(x.clone(), true), gv(g0.clone(), true), bv(b0.clone(), true);
+    rm[t] = Tensor::zeros({3}), rv[t] = Tensor::full({3}, 1.f);
+    Var y = F::batch_norm2d(xv, gv, bv, rm[t], rv[t], true, 0.1f, 1e-5f, 0.f, INFINITY);
+    F::mse_loss(y, gy).backward();
+    out[t] = y.value(), dx[t] = xv.grad(), dg[t] = gv.grad(), db[t] = bv.grad();
+  }
+  set_threads(threads_before);
+  for (const auto& [name, pair] : std::vector<std::pair<const char*, Tensor*>>{
+           {"output", out}, {"dx", dx}, {"dgamma", dg}, {"dbeta", db}, {"running mean", rm}, {"running var", rv}}) {
+    INFO(name);
+    CHECK(max_rel_diff(pair[0], pair[1]) == 0.0);
   }
 }
