@@ -87,32 +87,32 @@ void dw3x3_s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W,
   const int64_t Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
   __m512 k[9];
   for (int q = 0; q < 9; ++q) k[q] = _mm512_set1_ps(w[q]);
-  // Output row oy reads input rows 2 oy - 1 + i (i = 0, 1, 2). Four output rows at once: four
-  // independent accumulators, and input row 2 oy + 1 serves rows oy and oy + 1.
-  constexpr int R = 4;
-  for (int64_t oy0 = 0; oy0 < Ho; oy0 += R) {
-    const int rows = int(std::min<int64_t>(R, Ho - oy0));
-    __m512 prev[2 * R + 1];  // per input row of the block: the previous chunk's odd columns
-    for (auto& v : prev) v = _mm512_setzero_ps();
-    for (int64_t o0 = 0; o0 < Wo; o0 += 16) {
-      __m512 acc[R];
-      for (auto& a : acc) a = _mm512_setzero_ps();
-      for (int t = 0; t < 2 * rows + 1; ++t) {
-        const int64_t r = 2 * oy0 - 1 + t;
-        if (r < 0 || r >= H) continue;
-        const S2Row in = s2_row(x + r * W, W, o0, prev[t]);
-        prev[t] = in.right;
-        // Input row t of the block is kernel row i = t - 2 o of output row o.
-        for (int o = 0; o < rows; ++o) {
-          const int i = t - 2 * o;
-          if (i < 0 || i > 2) continue;
-          acc[o] = _mm512_fmadd_ps(in.left, k[3 * i], acc[o]);
-          acc[o] = _mm512_fmadd_ps(in.centre, k[3 * i + 1], acc[o]);
-          acc[o] = _mm512_fmadd_ps(in.right, k[3 * i + 2], acc[o]);
-        }
-      }
-      const __mmask16 m = lanes(0, Wo - o0);
-      for (int o = 0; o < rows; ++o) _mm512_mask_storeu_ps(out + (oy0 + o) * Wo + o0, m, acc[o]);
+  const __m512 zero = _mm512_setzero_ps();
+  // Output row oy reads input rows 2 oy - 1, 2 oy, 2 oy + 1 through kernel rows 0, 1, 2; row
+  // 2 oy + 1 is kept in registers for row oy + 1. (Blocks of four output rows with run-time
+  // bounds kept their accumulators on the stack: a store after every three FMAs.) A chunk's
+  // left column 2 o0 - 1 is the previous chunk's last odd one: one broadcast load.
+  for (int64_t o0 = 0; o0 < Wo; o0 += 16) {
+    const __mmask16 m = lanes(0, Wo - o0);
+    auto input_row = [&](int64_t r) {
+      if (r >= H) return S2Row{zero, zero, zero};
+      const float* row = x + r * W;
+      return s2_row(row, W, o0, o0 > 0 ? _mm512_set1_ps(row[2 * o0 - 1]) : zero);
+    };
+    S2Row up{zero, zero, zero};  // input row -1: the padding
+    for (int64_t oy = 0; oy < Ho; ++oy) {
+      const S2Row mid = input_row(2 * oy), down = input_row(2 * oy + 1);
+      __m512 acc = _mm512_mul_ps(up.left, k[0]);
+      acc = _mm512_fmadd_ps(up.centre, k[1], acc);
+      acc = _mm512_fmadd_ps(up.right, k[2], acc);
+      acc = _mm512_fmadd_ps(mid.left, k[3], acc);
+      acc = _mm512_fmadd_ps(mid.centre, k[4], acc);
+      acc = _mm512_fmadd_ps(mid.right, k[5], acc);
+      acc = _mm512_fmadd_ps(down.left, k[6], acc);
+      acc = _mm512_fmadd_ps(down.centre, k[7], acc);
+      acc = _mm512_fmadd_ps(down.right, k[8], acc);
+      _mm512_mask_storeu_ps(out + oy * Wo + o0, m, acc);
+      up = down;
     }
   }
 }
@@ -191,6 +191,10 @@ void dw3x3_s1_rows_weight(const float* x, const float* dout, int64_t H, int64_t 
       const ChunkMasks m = chunk_masks(c0, W);
       // Input row r meets output rows r + 1, r, r - 1 through kernel rows 0, 1, 2: the three
       // dout rows roll along (one new load per input row), the shifted input rows load once.
+      // The sums in a local copy: GCC kept acc[] in memory across the chunk_masks call and
+      // stored all nine to the stack on every row (the kernel ran at half the forward's speed).
+      __m512 l[9];
+      for (int q = 0; q < 9; ++q) l[q] = acc[q];
       const __m512 zero = _mm512_setzero_ps();
       __m512 d_up = zero, d_mid = _mm512_maskz_loadu_ps(m.centre, dp + c0);  // dout rows r - 1, r
       for (int64_t r = 0; r < H; ++r) {
@@ -199,17 +203,18 @@ void dw3x3_s1_rows_weight(const float* x, const float* dout, int64_t H, int64_t 
         const __m512 a = _mm512_maskz_loadu_ps(m.left, row - 1), b = _mm512_maskz_loadu_ps(m.centre, row),
                      c = _mm512_maskz_loadu_ps(m.right, row + 1);
         // Output row r + 1 reads input row r through kernel row 0, row r through 1, r - 1 through 2.
-        acc[0] = _mm512_fmadd_ps(d_down, a, acc[0]);
-        acc[1] = _mm512_fmadd_ps(d_down, b, acc[1]);
-        acc[2] = _mm512_fmadd_ps(d_down, c, acc[2]);
-        acc[3] = _mm512_fmadd_ps(d_mid, a, acc[3]);
-        acc[4] = _mm512_fmadd_ps(d_mid, b, acc[4]);
-        acc[5] = _mm512_fmadd_ps(d_mid, c, acc[5]);
-        acc[6] = _mm512_fmadd_ps(d_up, a, acc[6]);
-        acc[7] = _mm512_fmadd_ps(d_up, b, acc[7]);
-        acc[8] = _mm512_fmadd_ps(d_up, c, acc[8]);
+        l[0] = _mm512_fmadd_ps(d_down, a, l[0]);
+        l[1] = _mm512_fmadd_ps(d_down, b, l[1]);
+        l[2] = _mm512_fmadd_ps(d_down, c, l[2]);
+        l[3] = _mm512_fmadd_ps(d_mid, a, l[3]);
+        l[4] = _mm512_fmadd_ps(d_mid, b, l[4]);
+        l[5] = _mm512_fmadd_ps(d_mid, c, l[5]);
+        l[6] = _mm512_fmadd_ps(d_up, a, l[6]);
+        l[7] = _mm512_fmadd_ps(d_up, b, l[7]);
+        l[8] = _mm512_fmadd_ps(d_up, c, l[8]);
         d_up = d_mid, d_mid = d_down;
       }
+      for (int q = 0; q < 9; ++q) acc[q] = l[q];
     }
   }
   for (int q = 0; q < 9; ++q) dw[q] += _mm512_reduce_add_ps(acc[q]);
