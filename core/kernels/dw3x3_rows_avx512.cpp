@@ -81,6 +81,14 @@ S2Row s2_row(const float* row, int64_t W, int64_t o0, __m512 prev_odd) {
       _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(o), _mm512_castps_si512(prev_odd), 15));
   return {left, _mm512_permutex2var_ps(v0, even, v1), o};
 }
+// Input row r of the plane x for the chunk of outputs from column o0; zero past the last row.
+// Lane 0's left column 2 o0 - 1 is the previous chunk's last odd one: one broadcast load.
+S2Row s2_input_row(const float* x, int64_t r, int64_t H, int64_t W, int64_t o0) {
+  const __m512 zero = _mm512_setzero_ps();
+  if (r >= H) return S2Row{zero, zero, zero};
+  const float* row = x + r * W;
+  return s2_row(row, W, o0, o0 > 0 ? _mm512_set1_ps(row[2 * o0 - 1]) : zero);
+}
 }  // namespace
 
 void dw3x3_s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out) {
@@ -90,18 +98,12 @@ void dw3x3_s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W,
   const __m512 zero = _mm512_setzero_ps();
   // Output row oy reads input rows 2 oy - 1, 2 oy, 2 oy + 1 through kernel rows 0, 1, 2; row
   // 2 oy + 1 is kept in registers for row oy + 1. (Blocks of four output rows with run-time
-  // bounds kept their accumulators on the stack: a store after every three FMAs.) A chunk's
-  // left column 2 o0 - 1 is the previous chunk's last odd one: one broadcast load.
+  // bounds kept their accumulators on the stack: a store after every three FMAs.)
   for (int64_t o0 = 0; o0 < Wo; o0 += 16) {
     const __mmask16 m = lanes(0, Wo - o0);
-    auto input_row = [&](int64_t r) {
-      if (r >= H) return S2Row{zero, zero, zero};
-      const float* row = x + r * W;
-      return s2_row(row, W, o0, o0 > 0 ? _mm512_set1_ps(row[2 * o0 - 1]) : zero);
-    };
     S2Row up{zero, zero, zero};  // input row -1: the padding
     for (int64_t oy = 0; oy < Ho; ++oy) {
-      const S2Row mid = input_row(2 * oy), down = input_row(2 * oy + 1);
+      const S2Row mid = s2_input_row(x, 2 * oy, H, W, o0), down = s2_input_row(x, 2 * oy + 1, H, W, o0);
       __m512 acc = _mm512_mul_ps(up.left, k[0]);
       acc = _mm512_fmadd_ps(up.centre, k[1], acc);
       acc = _mm512_fmadd_ps(up.right, k[2], acc);
@@ -154,24 +156,34 @@ void dw3x3_s2_rows_input(const float* dout, const float* w, int64_t H, int64_t W
 void dw3x3_s2_rows_weight(const float* x, const float* dout, int64_t H, int64_t W, int64_t planes, int64_t x_stride,
                           int64_t d_stride, float* dw) {
   const int64_t Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
+  const __m512 zero = _mm512_setzero_ps();
   __m512 acc[9];
-  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (auto& a : acc) a = zero;
+  // dw[i][j] += sum dout[oy][ox] x[2 oy - 1 + i][2 ox - 1 + j]: the forward's rolling rows, the
+  // nine sums in locals per chunk (in acc[] across the s2_row calls they went to the stack).
   for (int64_t p = 0; p < planes; ++p) {
     const float *xp = x + p * x_stride, *dp = dout + p * d_stride;
-    for (int64_t oy = 0; oy < Ho; ++oy)
-      for (int i = 0; i < 3; ++i) {  // dw[i][j] += sum dout[oy][ox] x[2 oy - 1 + i][2 ox - 1 + j]
-        const int64_t r = 2 * oy - 1 + i;
-        if (r < 0 || r >= H) continue;
-        __m512 prev = _mm512_setzero_ps();
-        for (int64_t o0 = 0; o0 < Wo; o0 += 16) {
-          const __m512 d = _mm512_maskz_loadu_ps(lanes(0, Wo - o0), dp + oy * Wo + o0);
-          const S2Row in = s2_row(xp + r * W, W, o0, prev);
-          prev = in.right;
-          acc[3 * i] = _mm512_fmadd_ps(d, in.left, acc[3 * i]);
-          acc[3 * i + 1] = _mm512_fmadd_ps(d, in.centre, acc[3 * i + 1]);
-          acc[3 * i + 2] = _mm512_fmadd_ps(d, in.right, acc[3 * i + 2]);
-        }
+    for (int64_t o0 = 0; o0 < Wo; o0 += 16) {
+      const __mmask16 m = lanes(0, Wo - o0);
+      __m512 l[9];
+      for (int q = 0; q < 9; ++q) l[q] = acc[q];
+      S2Row up{zero, zero, zero};  // input row -1: the padding
+      for (int64_t oy = 0; oy < Ho; ++oy) {
+        const __m512 d = _mm512_maskz_loadu_ps(m, dp + oy * Wo + o0);
+        const S2Row mid = s2_input_row(xp, 2 * oy, H, W, o0), down = s2_input_row(xp, 2 * oy + 1, H, W, o0);
+        l[0] = _mm512_fmadd_ps(d, up.left, l[0]);
+        l[1] = _mm512_fmadd_ps(d, up.centre, l[1]);
+        l[2] = _mm512_fmadd_ps(d, up.right, l[2]);
+        l[3] = _mm512_fmadd_ps(d, mid.left, l[3]);
+        l[4] = _mm512_fmadd_ps(d, mid.centre, l[4]);
+        l[5] = _mm512_fmadd_ps(d, mid.right, l[5]);
+        l[6] = _mm512_fmadd_ps(d, down.left, l[6]);
+        l[7] = _mm512_fmadd_ps(d, down.centre, l[7]);
+        l[8] = _mm512_fmadd_ps(d, down.right, l[8]);
+        up = down;
       }
+      for (int q = 0; q < 9; ++q) acc[q] = l[q];
+    }
   }
   for (int q = 0; q < 9; ++q) dw[q] += _mm512_reduce_add_ps(acc[q]);
 }
