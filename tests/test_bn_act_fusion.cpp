@@ -8,6 +8,7 @@
 
 #include "core/threads.h"
 #include "nn/functional.h"
+#include "nn/ops/conv_epilogue.h"
 #include "random_tensor.h"
 #include "test_models.h"
 
@@ -100,4 +101,40 @@ TEST_CASE("batch_norm2d training gives the same bits on 1 and 2 threads") {
     INFO(name);
     CHECK(max_rel_diff(pair[0], pair[1]) == 0.0);
   }
+}
+
+// The fused clamps (nn/ops/clamp.h) vectorize to max/min instructions, whose NaN rule is
+// operand order: NaN must come out as NaN from every fused activation, in the vector loops (long
+// rows, NaN at lanes 0, 5 and 15 of a vector and in the scalar tail) as in scalar code.
+TEST_CASE("fused clamps pass NaN and clamp everything else") {
+  const int64_t n = 1000;
+  Tensor x = Tensor::empty({1, 1, 1, n});
+  for (int64_t i = 0; i < n; ++i) x.f32()[i] = float(i % 17) - 8.f;  // -8 .. 8: below, inside and above
+  const std::vector<int64_t> nans{0, 5, 15, 500, 999};
+  for (int64_t i : nans) x.f32()[i] = NAN;
+  const Tensor zero = Tensor::zeros({1, 1, 1, n});
+  auto check = [&](const Tensor& y, float lo, float hi, const char* what) {
+    INFO(what);
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = x.f32()[i], got = y.f32()[i];
+      if (std::isnan(v))
+        CHECK(std::isnan(got));
+      else
+        CHECK(got == std::min(std::max(v, lo), hi));
+    }
+  };
+  check(F::relu6(Var(x)).value(), 0.f, 6.f, "relu6");
+  NoGrad ng;
+  check(F::add_act_inference(x, zero, 0.f, INFINITY), 0.f, INFINITY, "add + relu");
+  check(F::add_act_inference(x, zero, 0.f, 6.f), 0.f, 6.f, "add + relu6");
+  Tensor y = Tensor::empty({1, 1, 1, n});
+  F::Epilogue ep;
+  ep.lo = 0.f, ep.hi = 6.f;
+  ep.apply(x.f32(), y.f32(), n, 0);
+  check(y, 0.f, 6.f, "conv epilogue");
+  Tensor rm = Tensor::zeros({1}), rv = Tensor::full({1}, 1.f - 1e-5f);  // eval BN: y = x exactly
+  check(F::batch_norm2d(Var(x), Var(Tensor::full({1}, 1.f)), Var(Tensor::zeros({1})), rm, rv, false, 0.1f, 1e-5f, 0.f,
+                        6.f)
+            .value(),
+        0.f, 6.f, "batch norm + relu6");
 }

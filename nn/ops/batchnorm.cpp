@@ -30,6 +30,7 @@
 
 #include "core/threads.h"
 #include "nn/functional.h"
+#include "nn/ops/clamp.h"
 
 namespace kd::F {
 
@@ -164,10 +165,7 @@ Var batch_norm2d(const Var& x, const Var& gamma, const Var& beta, Tensor& runnin
       if (act) {
         const float l = lo, h = hi;  // locals: the stores to q could alias captured references
 #pragma omp simd
-        for (int64_t i = 0; i < HW; ++i) {
-          const float v = p[i] * k + b;
-          q[i] = v < l ? l : (v > h ? h : v);  // a NaN passes, as in relu
-        }
+        for (int64_t i = 0; i < HW; ++i) q[i] = clamp_pass_nan(p[i] * k + b, l, h);  // a NaN passes, as in relu
       } else {
 #pragma omp simd
         for (int64_t i = 0; i < HW; ++i) q[i] = p[i] * k + b;

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "nn/ops/clamp.h"
+
 namespace kd::F {
 
 struct Epilogue {
@@ -18,10 +20,7 @@ struct Epilogue {
   void apply(const float* src, float* dst, int64_t n, int64_t o) const {
     // Locals: read through `this`, the bounds could alias dst, and the loop would not vectorize.
     const float k = scale ? scale[o] : 1.f, b = bias ? bias[o] : 0.f, l = lo, h = hi;
-    for (int64_t p = 0; p < n; ++p) {
-      const float v = src[p] * k + b;
-      dst[p] = v < l ? l : (v > h ? h : v);
-    }
+    for (int64_t p = 0; p < n; ++p) dst[p] = clamp_pass_nan(src[p] * k + b, l, h);
   }
   void apply(float* row, int64_t n, int64_t o) const { apply(row, row, n, o); }
 };

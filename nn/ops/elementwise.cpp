@@ -4,6 +4,7 @@
 
 #include "core/threads.h"
 #include "nn/functional.h"
+#include "nn/ops/clamp.h"
 
 namespace kd::F {
 
@@ -45,8 +46,9 @@ Var relu(const Var& x) {
 
 // Gradient only strictly inside (0, 6), as PyTorch's hardtanh backward.
 Var relu6(const Var& x) {
-  return pointwise("relu6", x, [](float v) { return v < 0.f ? 0.f : (v > 6.f ? 6.f : v); },
-                   [](float v) { return v > 0.f && v < 6.f; }, false);
+  return pointwise(
+      "relu6", x, [](float v) { return clamp_pass_nan(v, 0.f, 6.f); }, [](float v) { return v > 0.f && v < 6.f; },
+      false);
 }
 
 namespace {
@@ -63,8 +65,7 @@ Tensor add_clamped(const Tensor& a, const Tensor& b, float lo, float hi) {
     const float *a = A, *bb = B, l = lo, h = hi;
     float* y = Y;
     for (int64_t i = b; i < e; ++i) {
-      const float v = a[i] + bb[i];
-      y[i] = v < l ? l : (v > h ? h : v);
+      y[i] = clamp_pass_nan(a[i] + bb[i], l, h);
     }
   });
   return y;
