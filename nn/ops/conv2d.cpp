@@ -222,12 +222,17 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
   Tensor dy = gy.contiguous();
   const float *X = xc.f32(), *Wt = wc.f32(), *DY = dy.f32();
   const int64_t HW = s.H * s.W, P = s.Ho * s.Wo;
-  Tensor dx = want_x ? Tensor::zeros(xc.shape()) : Tensor();
+  // dx is zeroed only for the paths that add into it (the general depthwise loops, col2im); the
+  // others write every element, and zeroing first was a pass over dx for nothing (the pointwise and
+  // depthwise layers: most of the student's backward memset).
+  const bool fast_depthwise = s.depthwise() && kernels::dw3x3_applies(s.geom);
+  const bool overwrites_dx = s.depthwise() ? fast_depthwise : (s.pointwise() || s.shifted_backward());
+  Tensor dx = !want_x ? Tensor() : overwrites_dx ? Tensor::empty(xc.shape()) : Tensor::zeros(xc.shape());
   Tensor dw = want_w ? Tensor::zeros(wc.shape()) : Tensor();
   Tensor db = want_b ? Tensor::zeros({s.O}) : Tensor();
   if (s.depthwise()) {
     const int64_t kk = s.kh * s.kw;
-    const bool fast = kernels::dw3x3_applies(s.geom);
+    const bool fast = fast_depthwise;
     if (want_x) {
       float* DX = dx.f32();
 #pragma omp parallel for schedule(static)
