@@ -80,16 +80,20 @@ struct DwBench {
     for (int64_t nc = 0; nc < c.N * c.C; ++nc)
       kernels::dw3x3_forward(isa, x.data() + nc * HW, w.data() + (nc % c.C) * 9, g, y.data() + nc * P);
   }
+  // Both gradients in one parallel region without a barrier between them, as conv2d's backward.
   void backward(Isa isa) {
     const int64_t HW = c.H * c.W, P = this->P();
-#pragma omp parallel for schedule(static)
-    for (int64_t nc = 0; nc < c.N * c.C; ++nc)
-      kernels::dw3x3_backward_input(isa, dy.data() + nc * P, w.data() + (nc % c.C) * 9, g, dx.data() + nc * HW);
     std::fill(dw.begin(), dw.end(), 0.f);
-#pragma omp parallel for schedule(static)
-    for (int64_t ch = 0; ch < c.C; ++ch)
-      kernels::dw3x3_backward_weight_planes(isa, x.data() + ch * HW, dy.data() + ch * P, g, c.N, c.C * HW, c.C * P,
-                                            dw.data() + ch * 9);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static) nowait
+      for (int64_t nc = 0; nc < c.N * c.C; ++nc)
+        kernels::dw3x3_backward_input(isa, dy.data() + nc * P, w.data() + (nc % c.C) * 9, g, dx.data() + nc * HW);
+#pragma omp for schedule(static) nowait
+      for (int64_t ch = 0; ch < c.C; ++ch)
+        kernels::dw3x3_backward_weight_planes(isa, x.data() + ch * HW, dy.data() + ch * P, g, c.N, c.C * HW, c.C * P,
+                                              dw.data() + ch * 9);
+    }
   }
 };
 
