@@ -126,31 +126,43 @@ void dw3x3_s2_rows_input(const float* dout, const float* w, int64_t H, int64_t W
   // Input column 2m is read by output column m through kernel column 1; column 2m + 1 by output
   // column m through kernel column 2 and by m + 1 through kernel column 0. Input row 2q is read by
   // output row q through kernel row 1; row 2q + 1 by q through row 2 and by q + 1 through row 0.
+  // So one pass down the output rows: row q + 1's two loads (its columns m and m + 1) serve input
+  // rows 2q + 1 and 2q + 2 (walking the input rows re-loaded each output row up to three times).
   const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-  for (int64_t r = 0; r < H; ++r) {
-    int64_t oy[2], ki[2];
-    int n = 0;
-    if (r % 2 == 0) {
-      oy[n] = r / 2, ki[n++] = 1;
-    } else {
-      oy[n] = r / 2, ki[n++] = 2;
-      if (r / 2 + 1 < Ho) oy[n] = r / 2 + 1, ki[n++] = 0;
-    }
-    for (int64_t o0 = 0; o0 < Wo; o0 += 16) {
-      __m512 even = _mm512_setzero_ps(), odd = _mm512_setzero_ps();
-      for (int t = 0; t < n; ++t) {
-        const float* d = dout + oy[t] * Wo + o0;
-        const float* k = w + 3 * ki[t];
-        const __m512 dc = _mm512_maskz_loadu_ps(lanes(0, Wo - o0), d);
-        const __m512 dn = _mm512_maskz_loadu_ps(lanes(0, Wo - o0 - 1), d + 1);  // output column m + 1
-        even = _mm512_fmadd_ps(dc, _mm512_set1_ps(k[1]), even);
-        odd = _mm512_fmadd_ps(dc, _mm512_set1_ps(k[2]), odd);
-        odd = _mm512_fmadd_ps(dn, _mm512_set1_ps(k[0]), odd);
-      }
+  __m512 k[9];
+  for (int q = 0; q < 9; ++q) k[q] = _mm512_set1_ps(w[q]);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t o0 = 0; o0 < Wo; o0 += 16) {
+    const __mmask16 mc = lanes(0, Wo - o0), mn = lanes(0, Wo - o0 - 1);
+    const __mmask16 s0 = lanes(0, W - 2 * o0), s1 = lanes(0, W - 2 * o0 - 16);
+    auto store = [&](int64_t r, __m512 even, __m512 odd) {
       float* row = dx + r * W + 2 * o0;
-      _mm512_mask_storeu_ps(row, lanes(0, W - 2 * o0), _mm512_permutex2var_ps(even, lo_idx, odd));
-      _mm512_mask_storeu_ps(row + 16, lanes(0, W - 2 * o0 - 16), _mm512_permutex2var_ps(even, hi_idx, odd));
+      _mm512_mask_storeu_ps(row, s0, _mm512_permutex2var_ps(even, lo_idx, odd));
+      _mm512_mask_storeu_ps(row + 16, s1, _mm512_permutex2var_ps(even, hi_idx, odd));
+    };
+    // Output row q's columns m (dc) and m + 1 (dn).
+    __m512 dc = _mm512_maskz_loadu_ps(mc, dout + o0), dn = _mm512_maskz_loadu_ps(mn, dout + o0 + 1);
+    for (int64_t q = 0; q < Ho; ++q) {
+      // Input row 2q: output row q through kernel row 1.
+      __m512 even = _mm512_fmadd_ps(dc, k[4], zero);
+      __m512 odd = _mm512_fmadd_ps(dc, k[5], zero);
+      odd = _mm512_fmadd_ps(dn, k[3], odd);
+      store(2 * q, even, odd);
+      if (2 * q + 1 >= H) break;
+      // Input row 2q + 1: output row q through kernel row 2, then row q + 1 through kernel row 0.
+      even = _mm512_fmadd_ps(dc, k[7], zero);
+      odd = _mm512_fmadd_ps(dc, k[8], zero);
+      odd = _mm512_fmadd_ps(dn, k[6], odd);
+      dc = zero, dn = zero;
+      if (q + 1 < Ho) {
+        const float* d = dout + (q + 1) * Wo + o0;
+        dc = _mm512_maskz_loadu_ps(mc, d), dn = _mm512_maskz_loadu_ps(mn, d + 1);
+        even = _mm512_fmadd_ps(dc, k[1], even);
+        odd = _mm512_fmadd_ps(dc, k[2], odd);
+        odd = _mm512_fmadd_ps(dn, k[0], odd);
+      }
+      store(2 * q + 1, even, odd);
     }
   }
 }
@@ -163,12 +175,12 @@ void dw3x3_s2_rows_weight(const float* x, const float* dout, int64_t H, int64_t 
   for (auto& a : acc) a = zero;
   // dw[i][j] += sum dout[oy][ox] x[2 oy - 1 + i][2 ox - 1 + j]: the forward's rolling rows, the
   // nine sums in locals per chunk (in acc[] across the s2_row calls they went to the stack).
-  for (int64_t p = 0; p < planes; ++p) {
-    const float *xp = x + p * x_stride, *dp = dout + p * d_stride;
-    for (int64_t o0 = 0; o0 < Wo; o0 += 16) {
-      const __mmask16 m = lanes(0, Wo - o0);
-      __m512 l[9];
-      for (int q = 0; q < 9; ++q) l[q] = acc[q];
+  for (int64_t o0 = 0; o0 < Wo; o0 += 16) {  // chunks outside, planes inside, as stride 1
+    const __mmask16 m = lanes(0, Wo - o0);
+    __m512 l[9];
+    for (int q = 0; q < 9; ++q) l[q] = acc[q];
+    for (int64_t p = 0; p < planes; ++p) {
+      const float *xp = x + p * x_stride, *dp = dout + p * d_stride;
       S2Row up{zero, zero, zero};  // input row -1: the padding
       for (int64_t oy = 0; oy < Ho; ++oy) {
         const __m512 d = _mm512_maskz_loadu_ps(m, dp + oy * Wo + o0);
@@ -184,8 +196,8 @@ void dw3x3_s2_rows_weight(const float* x, const float* dout, int64_t H, int64_t 
         l[8] = _mm512_fmadd_ps(d, down.right, l[8]);
         up = down;
       }
-      for (int q = 0; q < 9; ++q) acc[q] = l[q];
     }
+    for (int q = 0; q < 9; ++q) acc[q] = l[q];
   }
   for (int q = 0; q < 9; ++q) dw[q] += _mm512_reduce_add_ps(acc[q]);
 }
