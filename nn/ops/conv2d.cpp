@@ -136,6 +136,17 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
   return y;
 }
 
+// Per-thread weight-gradient partials [nt, n], added in thread order into the first row, which is
+// returned: for a given thread count the same bits on every run.
+const float* sum_thread_partials(Tensor& parts, int nt, int64_t n) {
+  float* total = parts.f32();
+  for (int t = 1; t < nt; ++t) {
+    const float* p = total + size_t(t) * size_t(n);
+    for (int64_t i = 0; i < n; ++i) total[i] += p[i];
+  }
+  return total;
+}
+
 // The stride-1 input gradient and the stride-1/2 weight gradient on the tap kernels, G images per
 // call (nn/ops/conv2d_shifted.h); dx is overwritten, dw added to.
 void shifted_backward(const float* DY, const float* X, const float* Wt, const ConvShape& s, Tensor* dx, Tensor* dw) {
@@ -168,9 +179,7 @@ void shifted_backward(const float* DY, const float* X, const float* Wt, const Co
       }
     }
     if (want_w) {
-      float* total = dwt_part.f32();
-      for (int t = 1; t < nt; ++t)
-        for (int64_t i = 0; i < WN; ++i) total[i] += dwt_part.f32()[size_t(t) * WN + i];
+      const float* total = sum_thread_partials(dwt_part, nt, WN);
       for (int64_t g = 0; g < s.groups; ++g)
         shifted::add_from_taps_major(total + g * per_group, s.Og, s.geom, dw->f32() + g * per_group);
     }
@@ -210,9 +219,9 @@ void lowered_backward(const float* DY, const float* X, const float* Wt, const Co
         }
     }
     if (want_w) {
+      const float* total = sum_thread_partials(dw_part, nt, WN);
       float* DW = dw->f32();
-      for (int t = 0; t < nt; ++t)
-        for (int64_t i = 0; i < WN; ++i) DW[i] += dw_part.f32()[size_t(t) * WN + i];
+      for (int64_t i = 0; i < WN; ++i) DW[i] += total[i];
     }
 }
 
