@@ -96,7 +96,8 @@ std::vector<KernelVariant> kernel_variants() {
   return {
       {"depthwise 3x3 s1/s2 p1: forward, input grad, weight grad", simd ? isa : "ref",
        selected_isa() == Isa::avx512
-           ? "along rows with masked loads; stride 2 deinterleaved in registers (core/kernels/dw3x3_rows.h)"
+           ? "one pass down the rows, masked loads, rolling accumulators; stride 2 deinterleaved in registers "
+             "(core/kernels/dw3x3_rows.h)"
        : simd ? "nine-tap stencil on flattened padded planes (core/kernels/dw3x3.cpp)"
               : "direct scalar loops (core/kernels/depthwise.cpp)"},
       {"fused KD loss (softmax/log-softmax, KL*T^2 + CE, gradient)", isa,

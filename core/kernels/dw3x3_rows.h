@@ -6,6 +6,9 @@
 // do not fault on masked-off lanes, so the loads may point one element outside the plane.
 // The per-call copies of the taps formulation (dw3x3.cpp: a zeroed padded plane, then the
 // result compacted row by row) cost more than the arithmetic on 14x14 planes.
+// Every kernel walks down the rows once: an input row's three shifted vectors are loaded once
+// and feed the (up to) three output rows that read it, whose accumulators roll along in
+// registers (dw3x3_rows_avx512.cpp says where GCC had to be kept from spilling them).
 //   input gradient (stride 1) = the forward of dout with the kernel flipped;
 //   weight gradient: dw[i][j] += sum over rows and columns of dout * the same shifted rows,
 //   nine vector accumulators reduced once per channel (all the batch's planes of it).
