@@ -9,8 +9,24 @@
 #include "core/threads.h"
 #include "nn/builders.h"
 #include "nn/model.h"
+#include "random_tensor.h"
 
 using namespace kd;
+
+namespace {
+// How far got is from ref: the largest |difference| and the largest |ref| (the tolerance's scale).
+struct Gap {
+  double worst = 0, scale = 0;
+};
+Gap gap(const Tensor& got, const Tensor& ref) {
+  Gap g;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    g.worst = std::max(g.worst, double(std::fabs(got.f32()[i] - ref.f32()[i])));
+    g.scale = std::max(g.scale, double(std::fabs(ref.f32()[i])));
+  }
+  return g;
+}
+}  // namespace
 
 TEST_CASE("fused conv+BN+activation inference equals op-by-op evaluation") {
   for (const char* family : {"dsnet", "resnet"})
@@ -33,11 +49,7 @@ TEST_CASE("fused conv+BN+activation inference equals op-by-op evaluation") {
       m.fuse_inference = true;
       Tensor got = m.forward(Var(x), false).value();
       REQUIRE(got.shape() == ref.shape());
-      double worst = 0, scale = 0;
-      for (int64_t i = 0; i < ref.numel(); ++i) {
-        worst = std::max(worst, double(std::fabs(got.f32()[i] - ref.f32()[i])));
-        scale = std::max(scale, double(std::fabs(ref.f32()[i])));
-      }
+      const auto [worst, scale] = gap(got, ref);
       INFO("max |fused - op-by-op| = ", worst, " with max |logit| = ", scale);
       CHECK(worst <= 1e-4 * (1 + scale));
       // A tapped inner value disables fusion of its chain and is still returned.
@@ -60,9 +72,7 @@ TEST_CASE("inference in batch slices equals the whole batch, image for image") {
     for (int64_t batch : {9, 37}) {
       INFO(std::string(family), " batch ", batch);
       Model m = Model::create(build_model({{"family", family}}, "test"), 3);
-      Rng r(9, 1);
-      Tensor x = Tensor::empty({batch, 1, 28, 28});
-      for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = r.normal();
+      const Tensor x = test::randn({batch, 1, 28, 28}, 9);
       NoGrad ng;
       m.split_batch_inference = false;
       Tensor whole = m.forward(Var(x), false).value();
@@ -70,12 +80,8 @@ TEST_CASE("inference in batch slices equals the whole batch, image for image") {
       Tensor sliced = m.forward(Var(x), false).value();
       REQUIRE(sliced.shape() == whole.shape());
       int64_t differ = 0;
-      double worst = 0, scale = 0;
-      for (int64_t i = 0; i < whole.numel(); ++i) {
-        differ += sliced.f32()[i] != whole.f32()[i];
-        worst = std::max(worst, double(std::fabs(sliced.f32()[i] - whole.f32()[i])));
-        scale = std::max(scale, double(std::fabs(whole.f32()[i])));
-      }
+      for (int64_t i = 0; i < whole.numel(); ++i) differ += sliced.f32()[i] != whole.f32()[i];
+      const auto [worst, scale] = gap(sliced, whole);
       INFO(differ, " of ", whole.numel(), " logits differ, by at most ", worst, " (max |logit| ", scale, ")");
       CHECK(worst <= 1e-6 * (1 + scale));
     }

@@ -79,8 +79,8 @@ inline RowSums row_backward_sums(const float* d, const float* y, const float* p,
 
 constexpr int64_t kChunk = 4;  // images per partial sum
 
-// For every channel c: s0[c] = sum over images n of row(n, c).dy, s1[c] likewise of .dyx; the
-// rows visited image by image, the threads taking chunks of kChunk images.
+// For every channel c: s0[c] = sum over images n of row(n, c).dy, s1[c] likewise of .dyx (s1 may
+// be null: one sum); the rows visited image by image, the threads taking chunks of kChunk images.
 template <class Row>
 void channel_sums(int64_t N, int64_t C, bool parallel, Row&& row, double* s0, double* s1) {
   const int64_t chunks = (N + kChunk - 1) / kChunk;
@@ -98,7 +98,8 @@ void channel_sums(int64_t N, int64_t C, bool parallel, Row&& row, double* s0, do
   for (int64_t c = 0; c < C; ++c) {
     double a = 0, b = 0;
     for (int64_t k = 0; k < chunks; ++k) a += part[size_t((k * C + c) * 2)], b += part[size_t((k * C + c) * 2 + 1)];
-    s0[c] = a, s1[c] = b;
+    s0[c] = a;
+    if (s1) s1[c] = b;
   }
 }
 }  // namespace
@@ -122,23 +123,23 @@ Var batch_norm2d(const Var& x, const Var& gamma, const Var& beta, Tensor& runnin
   float *Y = y.f32(), *MU = mean.f32(), *IS = invstd.f32();
   float *RM = running_mean.f32(), *RV = running_var.f32();
   const bool parallel = xc.numel() >= kParallelMinWork;
-  std::vector<double> sum(static_cast<size_t>(C)), unused(static_cast<size_t>(C)), sq(static_cast<size_t>(C));
-  std::vector<float> mu_f(static_cast<size_t>(C)), scale(static_cast<size_t>(C)), shift(static_cast<size_t>(C));
+  std::vector<double> sum(static_cast<size_t>(C)), sq(static_cast<size_t>(C));
+  std::vector<float> scale(static_cast<size_t>(C)), shift(static_cast<size_t>(C));
   if (training) {
     channel_sums(
         N, C, parallel,
         [&](int64_t n, int64_t c) {
           return RowSums{row_sum(X + (n * C + c) * HW, HW), 0.f};
         },
-        sum.data(), unused.data());
-    for (int64_t c = 0; c < C; ++c) mu_f[size_t(c)] = static_cast<float>(sum[size_t(c)] / M);
+        sum.data(), nullptr);
+    for (int64_t c = 0; c < C; ++c) MU[c] = static_cast<float>(sum[size_t(c)] / M);
     // Two-pass variance (deviations from the mean), immune to the cancellation of E[x^2] - mu^2.
     channel_sums(
         N, C, parallel,
         [&](int64_t n, int64_t c) {
-          return RowSums{row_sq_dev(X + (n * C + c) * HW, HW, mu_f[size_t(c)]), 0.f};
+          return RowSums{row_sq_dev(X + (n * C + c) * HW, HW, MU[c]), 0.f};
         },
-        sq.data(), unused.data());
+        sq.data(), nullptr);
   }
   for (int64_t c = 0; c < C; ++c) {
     double mu, var;

@@ -241,7 +241,6 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
   Tensor db = want_b ? Tensor::zeros({s.O}) : Tensor();
   if (s.depthwise()) {
     const int64_t kk = s.kh * s.kw;
-    const bool fast = fast_depthwise;
     float* DX = want_x ? dx.f32() : nullptr;
     float* DW = want_w ? dw.f32() : nullptr;
     // One parallel region for both gradients, no barrier between them (they write different
@@ -253,7 +252,7 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
 #pragma omp for schedule(static) nowait
         for (int64_t nc = 0; nc < s.N * s.C; ++nc) {
           const float* w = Wt + (nc % s.C) * kk;
-          if (fast)
+          if (fast_depthwise)
             kernels::dw3x3_backward_input(DY + nc * P, w, s.geom, DX + nc * HW);
           else
             kernels::dw_plane_backward_input(DY + nc * P, w, s.geom, DX + nc * HW);
@@ -263,7 +262,7 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
         // One channel per iteration, batch summed inside: no cross-thread reduction needed.
 #pragma omp for schedule(static) nowait
         for (int64_t c = 0; c < s.C; ++c)
-          if (fast)
+          if (fast_depthwise)
             kernels::dw3x3_backward_weight_planes(X + c * HW, DY + c * P, s.geom, s.N, s.C * HW, s.C * P, DW + c * kk);
           else
             for (int64_t n = 0; n < s.N; ++n)
