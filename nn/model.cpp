@@ -9,6 +9,7 @@
 
 #include "core/threads.h"
 #include "nn/functional.h"
+#include "nn/ops/weight_cache.h"
 
 namespace kd {
 
@@ -63,10 +64,13 @@ Tensor Model::forward_slices(const Tensor& x, int threads) {
   const int64_t slices = std::min<int64_t>(N, threads * rounds), size = (N + slices - 1) / slices;
   std::vector<Tensor> out(size_t((N + size - 1) / size));
   std::exception_ptr error;
+  // The conv layers' transformed and packed weights, made once for all slices.
+  F::WeightCache weight_cache;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t s = 0; s < int64_t(out.size()); ++s) {
     try {
       NoGrad no_grad;  // the flag is per thread
+      F::WeightCacheUse use_cache(weight_cache);
       out[size_t(s)] =
           forward_graph(Var(x.slice(0, s * size, std::min(N, (s + 1) * size))), false, nullptr, nullptr, nullptr)
               .value()

@@ -4,9 +4,11 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/kernels/deinterleave.h"
 #include "core/kernels/dw_u8.h"
 #include "core/kernels/gemm_u8s8.h"
 #include "core/kernels/tap_gemm.h"
+#include "core/kernels/winograd.h"
 #if defined(__aarch64__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -106,6 +108,13 @@ std::vector<KernelVariant> kernel_variants() {
       {"dense conv k>1: forward (stride 1, 2), both grads (stride 1)", tap_gemm_variant(),
        "all taps in one register tile over a padded copy, small images side by side (core/kernels/tap_gemm.h, "
        "nn/ops/conv2d_shifted.h), where at most 30% of columns are wasted"},
+      {"dense conv 3x3 s1 p1 forward, batches (>= 8 channels)", winograd_selected() ? winograd_selected()->name : "off",
+       winograd_selected() ? "Winograd F(4x4,3x3): transforms here, 36 GEMMs on the tap kernel, chunks of 48 tiles "
+                             "(core/kernels/winograd.h, nn/ops/conv2d_winograd.h)"
+                           : "not used under KD_KERNELS=ref: the direct convolution (tap kernel) instead"},
+      {"padded copies: phase split of rows (stride 2, Winograd)", deinterleave_selected().name,
+       std::string(deinterleave_selected().name) == "ref" ? "strided scalar loops (core/kernels/deinterleave.h)"
+                                                          : "permutes of 32/64 floats (core/kernels/deinterleave.h)"},
       {"dense conv, other shapes and gradients", "eigen",
        "Eigen GEMM (vectorized at compile time): 1x1 in place, else im2col / col2im"},
       {"int8 GEMM u8 x s8 -> s32", gemm_s8_name(gemm_s8_selected()),

@@ -21,8 +21,10 @@
 #include "core/threads.h"
 #include "nn/functional.h"
 #include "nn/ops/conv2d_shifted.h"
+#include "nn/ops/conv2d_winograd.h"
 #include "nn/ops/conv_epilogue.h"
 #include "nn/ops/eigen_map.h"
+#include "nn/ops/weight_cache.h"
 
 namespace kd::F {
 
@@ -45,6 +47,7 @@ struct ConvShape {
   bool shifted_forward() const { return dense() && shifted::applies_forward(geom); }
   bool shifted_backward() const { return dense() && shifted::applies_backward(geom); }
   bool shifted_weight() const { return dense() && shifted::applies_weight(geom); }
+  bool winograd() const { return dense() && groups == 1 && winograd::applies(geom, O); }
 };
 
 ConvShape conv_shape(const Tensor& x, const Tensor& w, int stride, int pad, int groups) {
@@ -82,6 +85,13 @@ std::vector<kernels::TapGemmWeights> group_weights(const float* Wt, const ConvSh
   return v;
 }
 
+// The kinds of derived weights kept in a WeightCache (nn/ops/weight_cache.h).
+enum : int { kWinogradForward = 1, kTapForwardPacked, kTapForwardInPlace };
+struct PackedWeights {
+  Tensor buffer;  // empty for views in place
+  std::vector<kernels::TapGemmWeights> views;
+};
+
 Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, const ConvShape& s) {
   Tensor y = Tensor::empty({s.N, s.O, s.Ho, s.Wo});
   const float *X = xc.f32(), *Wt = wc.f32();
@@ -97,8 +107,19 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
         kernels::dw_plane_forward(X + nc * HW, w, s.geom, Y + nc * P);
       if (ep.active()) ep.apply(Y + nc * P, P, nc % s.C);
     });
+  } else if (s.winograd() && s.N >= (omp_in_parallel() ? 1 : num_threads())) {
+    // Batches of at least one image per thread (smaller ones share each image's tap tiles below).
+    const int threads = omp_in_parallel() ? 1 : num_threads();
+    const std::shared_ptr<const winograd::Weights> wp = cached_weights<winograd::Weights>(
+        Wt, s.O * K, kWinogradForward, [&] { return winograd::forward_weights(Wt, s.O, s.C); });
+    const winograd::Weights& w = *wp;
+    const int64_t G = winograd::images_per_call(s.geom, s.N, threads), calls = (s.N + G - 1) / G;
+    parallel_for(calls, calls > 1, [&](int64_t call) {
+      const int64_t n0 = call * G, count = std::min(G, s.N - n0);
+      float* scratch = col_buffer(winograd::scratch_floats(s.geom, s.O, G));  // this thread's
+      winograd::forward(X + n0 * s.C * HW, s.C * HW, count, w, s.geom, scratch, Y + n0 * s.O * P, s.O * P, ep);
+    });
   } else if (s.shifted_forward()) {
-    Tensor packed_buffer;
     const int threads = omp_in_parallel() ? 1 : num_threads();
     const int64_t G = shifted::images_per_call(s.geom, s.N, threads), calls = (s.N + G - 1) / G;
     // Images over threads, G per call; a batch smaller than the team shares each image's tiles,
@@ -106,7 +127,13 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
     // took 0.15 -> 0.19 ms per batch-1 pass when split; the teacher's convolutions are 3.6-7.2 M).
     const bool split_tiles = s.N < threads && s.Og * s.Ho * s.Wo * K >= (int64_t(1) << 20);
     // The weights read in place for a single image; packed once for a batch (see tap_gemm.h).
-    const std::vector<kernels::TapGemmWeights> weights = group_weights(Wt, s, s.N > 1, false, packed_buffer);
+    const std::shared_ptr<const PackedWeights> packed =
+        cached_weights<PackedWeights>(Wt, s.O * K, s.N > 1 ? kTapForwardPacked : kTapForwardInPlace, [&] {
+          PackedWeights p;
+          p.views = group_weights(Wt, s, s.N > 1, false, p.buffer);
+          return p;
+        });
+    const std::vector<kernels::TapGemmWeights>& weights = packed->views;
     auto images = [&](int64_t call) {
       const int64_t n0 = call * G, count = std::min(G, s.N - n0);
       float* scratch = col_buffer(shifted::scratch_floats(s.geom, s.Og, G));  // this thread's

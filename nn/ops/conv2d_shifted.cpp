@@ -5,53 +5,16 @@
 
 #include "core/error.h"
 #include "core/threads.h"
+#include "nn/ops/padded_layout.h"
 
 namespace kd::F::shifted {
 
 namespace {
 
 using kernels::ConvGeom;
-
-// Where G images of C channels (each rows x cols_in) sit in the padded copy, and where the
-// output columns land. Per channel: s*s sub-planes (the row and column parities at stride 2; one
-// plane at stride 1) of Hq rows of R floats. Image g's pixel (h, w) is at padded row h + top and
-// combined column g*Ws + lead + w.
-//   stride 1: Ws = cols_in + lead, so neighbouring images share their zero columns (a 7x7 image
-//             with padding 1 wastes 1 column in 8 instead of 2 in 9);
-//   stride 2: Ws = cols_in + 2*lead rounded up to even, so every image starts on an even column
-//             and the parities mean the same in every image.
-// Tap (i, j) reads sub-plane (i % s, j % s) from row i / s, column j / s, so output (g, ho, wo)
-// is at column ho*R + g*Ws/s + wo of the tap GEMM's result; the columns between are garbage.
-struct Layout {
-  int64_t s, G, rows, cols_in, top, lead, Ws, Hq, R, pitch, Ho, Wo, cols, total;
-  int64_t shift(int64_t i, int64_t j) const { return (((i % s) * s + j % s) * Hq + i / s) * R + j / s; }
-  int64_t out_col(int64_t g, int64_t ho) const { return ho * R + g * Ws / s; }
-};
-
-Layout make_layout(int64_t C, int64_t rows, int64_t cols_in, int64_t kh, int64_t kw, int64_t s, int64_t top,
-                   int64_t lead, int64_t G) {
-  Layout L{};
-  L.s = s, L.G = G, L.rows = rows, L.cols_in = cols_in, L.top = top, L.lead = lead;
-  const int64_t Hp = rows + 2 * top;
-  L.Ho = (Hp - kh) / s + 1;
-  L.Wo = (cols_in + 2 * lead - kw) / s + 1;
-  int64_t Wc;  // the combined padded row
-  if (s == 1) {
-    L.Ws = cols_in + lead;
-    Wc = lead + G * L.Ws;
-  } else {
-    L.Ws = (cols_in + 2 * lead + s - 1) / s * s;
-    Wc = G * L.Ws;
-  }
-  L.Hq = (Hp + s - 1) / s;
-  L.R = Wc / s;
-  L.pitch = s * s * L.Hq * L.R;
-  L.cols = L.Ho * L.R;
-  // The last channel is read up to its pitch plus kw-1 floats (the last tap's shift past the last
-  // output column), and past that by tap_gemm's last column tile, computed whole.
-  L.total = C * L.pitch + kw + kernels::kTapGemmSlack;
-  return L;
-}
+using padded::build;
+using padded::Layout;
+using padded::make_layout;
 
 Layout forward_layout(const ConvGeom& g, int64_t G) {
   return make_layout(g.C, g.H, g.W, g.kh, g.kw, g.stride, g.pad, g.pad, G);
@@ -64,29 +27,6 @@ Layout grad_layout(const ConvGeom& g, int64_t O, int64_t G) {
 // The weight gradient's dY rows: the result's columns rounded up for tap_gemm_grad (zeros there).
 int64_t grad_pitch(const Layout& L) {
   return (L.cols + kernels::kTapGemmGradColumns - 1) / kernels::kTapGemmGradColumns * kernels::kTapGemmGradColumns;
-}
-
-// The padded copy of G images (image g at src + g * image_stride, C planes of rows x cols_in).
-void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, float* dst) {
-  std::fill(dst, dst + L.total, 0.f);
-  for (int64_t g = 0; g < L.G; ++g)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t h = 0; h < L.rows; ++h) {
-        const float* row = src + g * image_stride + (c * L.rows + h) * L.cols_in;
-        const int64_t r = h + L.top, col0 = g * L.Ws + L.lead;
-        if (L.s == 1) {
-          std::memcpy(dst + c * L.pitch + r * L.R + col0, row, sizeof(float) * size_t(L.cols_in));
-        } else {
-          // Even and odd columns in two strided loops (a per-element parity test does not vectorize).
-          float* plane = dst + c * L.pitch + (r % 2) * 2 * L.Hq * L.R + (r / 2) * L.R;
-          for (int64_t parity = 0; parity < 2; ++parity) {
-            const int64_t w0 = (col0 + parity) % 2, n = (L.cols_in - w0 + 1) / 2;
-            const float* src = row + w0;
-            float* d = plane + parity * L.Hq * L.R + (col0 + w0) / 2;
-            for (int64_t k = 0; k < n; ++k) d[k] = src[2 * k];
-          }
-        }
-      }
 }
 
 // out image g [O, Ho, Wo] (at out + g * image_stride) from the tap GEMM's result, garbage dropped,

@@ -1,0 +1,95 @@
+#include "core/kernels/winograd.h"
+
+#include <cmath>
+
+#include "core/kernels/dispatch.h"
+
+namespace kd::kernels {
+// The scalar madd of winograd_transforms.h: one rounding, as the SIMD variants' FMAs.
+inline float madd(float a, float b, float c) { return std::fma(a, b, c); }
+}  // namespace kd::kernels
+#include "core/kernels/winograd_transforms.h"
+
+namespace kd::kernels {
+
+namespace {
+// The epilogue on one value: fma(y, scale, bias), then max(lo, .) and min(hi, .) in the form of
+// the x86 instructions (NaN passes: they return their second operand).
+float epilogue(float y, const WinogradEpilogue& ep) {
+  const float v = std::fma(y, ep.scale, ep.bias);
+  const float u = v < ep.lo ? ep.lo : v;
+  return u > ep.hi ? ep.hi : u;
+}
+}  // namespace
+
+void winograd_filter_scalar(const float* g, int64_t n, float* u, int64_t u_stride) {
+  for (int64_t f = 0; f < n; ++f) {
+    float t[36];
+    winograd_math::filter_tile(g + 9 * f, t);
+    for (int e = 0; e < 36; ++e) u[e * u_stride + f] = t[e];
+  }
+}
+
+void winograd_input_scalar(const float* x, const int64_t* shift, int64_t n, float* v, int64_t v_stride) {
+  for (int64_t k = 0; k < n; ++k) {
+    float d[36], t[36];
+    for (int e = 0; e < 36; ++e) d[e] = x[shift[e] + k];
+    winograd_math::input_tile(d, t);
+    for (int e = 0; e < 36; ++e) v[e * v_stride + k] = t[e];
+  }
+}
+
+void winograd_output_scalar(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y,
+                            int64_t y_stride) {
+  for (int64_t k = 0; k < n; ++k) {
+    float a[36], t[16];
+    for (int e = 0; e < 36; ++e) a[e] = m[e * m_stride + k];
+    winograd_math::output_tile(a, t);
+    for (int e = 0; e < 16; ++e) y[(e / 4) * y_stride + 4 * k + e % 4] = epilogue(t[e], ep);
+  }
+}
+
+namespace {
+const WinogradKernel kRef{"ref", winograd_filter_scalar, winograd_input_scalar, winograd_output_scalar};
+#if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
+const WinogradKernel kAvx2{"avx2", avx2::winograd_filter, avx2::winograd_input, avx2::winograd_output};
+const WinogradKernel kAvx512{"avx512", avx512::winograd_filter, avx512::winograd_input, avx512::winograd_output};
+#endif
+#if !defined(KD_SCALAR_ONLY) && defined(__aarch64__)
+const WinogradKernel kNeon{"neon", neon::winograd_filter, neon::winograd_input, neon::winograd_output};
+#endif
+
+const WinogradKernel* kernel_for(Isa isa) {
+  switch (isa) {
+#if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
+    case Isa::avx512:
+      return &kAvx512;
+    case Isa::avx2:
+      return &kAvx2;
+#endif
+#if !defined(KD_SCALAR_ONLY) && defined(__aarch64__)
+    case Isa::neon:
+      return &kNeon;
+#endif
+    default:
+      return nullptr;
+  }
+}
+}  // namespace
+
+const WinogradKernel* winograd_selected() {
+  static const WinogradKernel* k = kernel_for(selected_isa());
+  return k;
+}
+
+const WinogradKernel& winograd_reference() { return kRef; }
+
+std::vector<WinogradKernel> winograd_kernels() {
+  std::vector<WinogradKernel> v{kRef};
+  for (Isa isa : {Isa::avx2, Isa::avx512, Isa::neon})
+    if (isa_compiled(isa) && isa_supported(isa))
+      if (const WinogradKernel* k = kernel_for(isa)) v.push_back(*k);
+  return v;
+}
+
+}  // namespace kd::kernels

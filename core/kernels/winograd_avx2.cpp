@@ -1,0 +1,16 @@
+// Compiled with -mavx2 -mfma (CMakeLists.txt); selected at run time only on CPUs that have them.
+#include "core/kernels/winograd_simd.h"
+
+namespace kd::kernels::avx2 {
+using A = xsimd::fma3<xsimd::avx2>;
+void winograd_filter(const float* g, int64_t n, float* u, int64_t u_stride) {
+  simd::winograd_filter<A>(g, n, u, u_stride);
+}
+void winograd_input(const float* x, const int64_t* shift, int64_t n, float* v, int64_t v_stride) {
+  simd::winograd_input<A>(x, shift, n, v, v_stride);
+}
+void winograd_output(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y,
+                     int64_t y_stride) {
+  simd::winograd_output<A>(m, m_stride, n, ep, y, y_stride);
+}
+}  // namespace kd::kernels::avx2

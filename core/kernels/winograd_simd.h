@@ -1,0 +1,99 @@
+// The xsimd form of winograd.h's transforms, written once for any architecture A; each
+// winograd_<isa>.cpp instantiates it for its instruction set. Lanes run along consecutive tiles
+// (filters for the filter transform); tails take the scalar reference, whose operations are the
+// same, so every element has the same bits whichever path computed it.
+#pragma once
+#include <cstddef>
+#include <type_traits>
+#include <xsimd/xsimd.hpp>
+
+#include "core/kernels/simd_fma.h"
+#include "core/kernels/winograd.h"
+
+namespace kd::kernels::winograd_math {
+// The batch madd of winograd_transforms.h.
+template <class A>
+inline xsimd::batch<float, A> madd(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b,
+                                   const xsimd::batch<float, A>& c) {
+  return simd::fused_madd(a, b, c);
+}
+}  // namespace kd::kernels::winograd_math
+#include "core/kernels/winograd_transforms.h"
+
+namespace kd::kernels::simd {
+
+template <class A>
+void winograd_filter(const float* g, int64_t n, float* u, int64_t u_stride) {
+  using B = xsimd::batch<float, A>;
+  constexpr int64_t S = B::size;
+  int64_t f = 0;
+  for (; f + S <= n; f += S) {
+    // S filters' nine taps, transposed through the stack (tap-major), then one vector per tap.
+    alignas(64) float taps[9][S];
+    for (int64_t l = 0; l < S; ++l)
+      for (int q = 0; q < 9; ++q) taps[q][l] = g[9 * (f + l) + q];
+    B gv[9], t[36];
+    for (int q = 0; q < 9; ++q) gv[q] = B::load_aligned(taps[q]);
+    winograd_math::filter_tile(gv, t);
+    for (int e = 0; e < 36; ++e) t[e].store_unaligned(u + e * u_stride + f);
+  }
+  winograd_filter_scalar(g + 9 * f, n - f, u + f, u_stride);
+}
+
+template <class A>
+void winograd_input(const float* x, const int64_t* shift, int64_t n, float* v, int64_t v_stride) {
+  using B = xsimd::batch<float, A>;
+  constexpr int64_t S = B::size;
+  int64_t k = 0;
+  for (; k + S <= n; k += S) {
+    B d[36], t[36];
+    for (int e = 0; e < 36; ++e) d[e] = B::load_unaligned(x + shift[e] + k);
+    winograd_math::input_tile(d, t);
+    for (int e = 0; e < 36; ++e) t[e].store_unaligned(v + e * v_stride + k);
+  }
+  winograd_input_scalar(x + k, shift, n - k, v + k, v_stride);
+}
+
+// dst[4l + b] = y[b] lane l, b = 0..3: four vectors interleaved into 4 * S floats.
+template <class A>
+inline void store_interleaved4(const xsimd::batch<float, A>* y, float* dst) {
+  using B = xsimd::batch<float, A>;
+#if defined(__x86_64__)
+  if constexpr (std::is_same_v<A, xsimd::avx512f>) {
+    // Two rounds of pairwise interleaving: (y0, y2) and (y1, y3), then those two.
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    const __m512 a_lo = _mm512_permutex2var_ps(y[0], lo, y[2]), a_hi = _mm512_permutex2var_ps(y[0], hi, y[2]);
+    const __m512 b_lo = _mm512_permutex2var_ps(y[1], lo, y[3]), b_hi = _mm512_permutex2var_ps(y[1], hi, y[3]);
+    _mm512_storeu_ps(dst, _mm512_permutex2var_ps(a_lo, lo, b_lo));
+    _mm512_storeu_ps(dst + 16, _mm512_permutex2var_ps(a_lo, hi, b_lo));
+    _mm512_storeu_ps(dst + 32, _mm512_permutex2var_ps(a_hi, lo, b_hi));
+    _mm512_storeu_ps(dst + 48, _mm512_permutex2var_ps(a_hi, hi, b_hi));
+    return;
+  }
+#endif
+  alignas(64) float v[4][B::size];
+  for (int b = 0; b < 4; ++b) y[b].store_aligned(v[b]);
+  for (std::size_t l = 0; l < B::size; ++l)
+    for (int b = 0; b < 4; ++b) dst[4 * l + b] = v[b][l];
+}
+
+template <class A>
+void winograd_output(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y,
+                     int64_t y_stride) {
+  using B = xsimd::batch<float, A>;
+  constexpr int64_t S = B::size;
+  const B scale(ep.scale), bias(ep.bias), lo(ep.lo), hi(ep.hi);
+  int64_t k = 0;
+  for (; k + S <= n; k += S) {
+    B a[36], t[16];
+    for (int e = 0; e < 36; ++e) a[e] = B::load_unaligned(m + e * m_stride + k);
+    winograd_math::output_tile(a, t);
+    // max(lo, v) then min(hi, .): the operand order of the scalar epilogue (NaN passes).
+    for (int e = 0; e < 16; ++e) t[e] = xsimd::min(hi, xsimd::max(lo, fused_madd(t[e], scale, bias)));
+    for (int r = 0; r < 4; ++r) store_interleaved4<A>(t + 4 * r, y + r * y_stride + 4 * k);
+  }
+  winograd_output_scalar(m + k, m_stride, n - k, ep, y + 4 * k, y_stride);
+}
+
+}  // namespace kd::kernels::simd

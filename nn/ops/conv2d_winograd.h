@@ -1,0 +1,50 @@
+// The 3x3 stride-1 padding-1 convolution by Winograd F(4x4, 3x3) (core/kernels/winograd.h), G
+// images per call. The passes, per call:
+//   1. the padded copy of the input, split into its row and column phases mod 4
+//      (nn/ops/padded_layout.h, make_tile_layout): element (i, j) of consecutive tiles' 6x6
+//      patches is then one contiguous run;
+//   2. the input transform, channel by channel: V[xi][c][tile], 36 planes;
+//   3. 36 GEMMs on the tap kernel (one tap each): M[xi] = U[xi] x V[xi];
+//   4. the output transform with the epilogue, output channel by channel, into four interleaved
+//      rows per tile row, copied into the output's rows.
+// As in the tap path, the tiles are numbered over the padded rows (R columns per tile row), so a
+// few columns per row are garbage and are dropped in pass 4.
+// Used where a SIMD variant of the transforms is selected (so not under KD_KERNELS=ref, whose runs
+// keep the direct convolution's definition) and the GEMMs are large enough (applies).
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "core/kernels/im2col.h"
+#include "core/kernels/tap_gemm.h"
+#include "core/kernels/winograd.h"
+#include "core/tensor.h"
+#include "nn/ops/conv_epilogue.h"
+
+namespace kd::F::winograd {
+
+// 3x3, stride 1, padding 1, at least 8 input and 8 output channels, images at least 4x4.
+bool applies(const kernels::ConvGeom& g, int64_t O);
+
+// The filters U[xi] = G w G^T of w [O, C, 3, 3], packed for the tap GEMM: one view per xi.
+struct Weights {
+  Tensor buffer;
+  std::array<kernels::TapGemmWeights, kernels::kWinogradPoints> u;
+};
+Weights forward_weights(const float* w, int64_t O, int64_t C);
+// For the input gradient: the filters of w' [C, O, 3, 3], w'[c, o, i, j] = w[o, c, 2-i, 2-j]
+// (the input gradient of a stride-1 padding-1 3x3 convolution is that convolution of dY).
+Weights input_grad_weights(const float* w, int64_t O, int64_t C);
+
+// Images per call for a batch of N on `threads` threads: enough tiles to fill the GEMMs' columns,
+// at least one call per thread.
+int64_t images_per_call(const kernels::ConvGeom& g, int64_t N, int threads);
+// Per-thread scratch floats for calls of up to G images with O output channels.
+size_t scratch_floats(const kernels::ConvGeom& g, int64_t O, int64_t G);
+
+// y[O, H, W] = ep(conv(x[C, H, W])) for G images (image n at x + n * x_image, y + n * y_image).
+void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const kernels::ConvGeom& g, float* scratch,
+             float* y, int64_t y_image, const Epilogue& ep = {});
+
+}  // namespace kd::F::winograd

@@ -1,0 +1,78 @@
+#include "nn/ops/padded_layout.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/kernels/deinterleave.h"
+#include "core/kernels/tap_gemm.h"
+
+namespace kd::F::padded {
+
+Layout make_layout(int64_t C, int64_t rows, int64_t cols_in, int64_t kh, int64_t kw, int64_t s, int64_t top,
+                   int64_t lead, int64_t G) {
+  Layout L{};
+  L.s = s, L.G = G, L.rows = rows, L.cols_in = cols_in, L.top = top, L.lead = lead;
+  const int64_t Hp = rows + 2 * top;
+  L.Ho = (Hp - kh) / s + 1;
+  L.Wo = (cols_in + 2 * lead - kw) / s + 1;
+  int64_t Wc;  // the combined padded row
+  if (s == 1) {
+    L.Ws = cols_in + lead;
+    Wc = lead + G * L.Ws;
+  } else {
+    L.Ws = (cols_in + 2 * lead + s - 1) / s * s;
+    Wc = G * L.Ws;
+  }
+  L.Hq = (Hp + s - 1) / s;
+  L.R = Wc / s;
+  L.pitch = s * s * L.Hq * L.R;
+  L.cols = L.Ho * L.R;
+  // The last channel is read up to its pitch plus kw-1 floats (the last tap's shift past the last
+  // output column), and past that by tap_gemm's last column tile, computed whole.
+  L.total = C * L.pitch + kw + kernels::kTapGemmSlack;
+  return L;
+}
+
+Layout make_tile_layout(int64_t C, int64_t rows, int64_t cols_in, int64_t m, int64_t G) {
+  Layout L{};
+  L.s = m, L.G = G, L.rows = rows, L.cols_in = cols_in, L.top = 1, L.lead = 1;
+  L.Ho = (rows + m - 1) / m;     // tile rows
+  L.Wo = (cols_in + m - 1) / m;  // tile columns of one image
+  // A tile's patch reaches m + 1 padded columns past its first: the last one's must be this
+  // image's (zeros), not the next image's pixels.
+  L.Ws = (L.Wo * m + 2 + m - 1) / m * m;
+  L.Hq = L.Ho + 1;  // patch rows reach phase row th + 1
+  L.R = G * L.Ws / m;
+  L.pitch = m * m * L.Hq * L.R;
+  L.cols = L.Ho * L.R;
+  L.total = C * L.pitch + kernels::kTapGemmSlack;
+  return L;
+}
+
+void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, float* dst) {
+  const kernels::DeinterleaveKernel& split = kernels::deinterleave_selected();
+  KD_CHECK(L.s == 1 || L.s == 2 || L.s == 4, "padded copy: stride ", L.s, " (1, 2 or 4 supported)");
+  const int64_t plane = L.Hq * L.R;  // floats per phase plane
+  std::fill(dst, dst + L.total, 0.f);
+  for (int64_t g = 0; g < L.G; ++g)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t h = 0; h < L.rows; ++h) {
+        const float* row = src + g * image_stride + (c * L.rows + h) * L.cols_in;
+        const int64_t r = h + L.top, col0 = g * L.Ws + L.lead;
+        // Source column w lands in column phase (col0 + w) % s at index (col0 + w) / s.
+        float* phases = dst + c * L.pitch + (r % L.s) * L.s * plane + (r / L.s) * L.R;
+        auto dest = [&](int64_t w) { return phases + ((col0 + w) % L.s) * plane + (col0 + w) / L.s; };
+        if (L.s == 1) {
+          std::memcpy(dest(0), row, sizeof(float) * size_t(L.cols_in));
+        } else if (L.s == 2) {
+          float* const out[2] = {dest(0), dest(1)};
+          split.two(row, L.cols_in, out);
+        } else {
+          float* const out[4] = {dest(0), dest(1), dest(2), dest(3)};
+          split.four(row, L.cols_in, out);
+        }
+      }
+}
+
+}  // namespace kd::F::padded

@@ -1,0 +1,166 @@
+// Winograd F(2x2, 3x3) (core/kernels/winograd.h, nn/ops/conv2d_winograd.h): every SIMD variant of
+// the transforms against the scalar reference (bit for bit), the convolution and its input-gradient
+// form against the direct convolution, and F::conv2d where it takes this path.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "autograd/gradcheck.h"
+#include "core/kernels/winograd.h"
+#include "core/threads.h"
+#include "direct_conv.h"
+#include "nn/functional.h"
+#include "nn/ops/conv2d_winograd.h"
+#include "random_tensor.h"
+
+using namespace kd;
+using kernels::ConvGeom;
+using test::check_close;
+using test::direct_conv;
+using test::direct_grads;
+
+TEST_CASE("winograd transforms: every variant equals the scalar reference bit for bit") {
+  const std::vector<kernels::WinogradKernel> ks = kernels::winograd_kernels();
+  REQUIRE(std::string(ks[0].name) == "ref");
+  // Patch element (i, j) at 300 i + 7 j + (j % 2): offsets as irregular as a real layout's.
+  int64_t shift[36];
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 6; ++j) shift[i * 6 + j] = 300 * i + 7 * j + j % 2;
+  constexpr int64_t kS = 130;  // plane stride
+  Tensor x = test::randn({1900}, 11), m = test::randn({36 * kS}, 12), g = test::randn({9 * kS}, 13);
+  // The epilogues: none, and scale + bias + a clamp that cuts both sides (NaN in m passes it).
+  const kernels::WinogradEpilogue eps[2] = {{}, {0.7f, -0.2f, -1.f, 1.5f}};
+  m.f32()[5] = NAN;
+  auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+    // Equal, or NaN in both (where nothing was written, or the NaN of m passed through).
+    for (size_t e = 0; e < a.size(); ++e)
+      if (!(a[e] == b[e] || (std::isnan(a[e]) && std::isnan(b[e])))) return false;
+    return true;
+  };
+  for (int64_t n : {1, 3, 4, 7, 8, 15, 16, 17, 31, 33, 64, 100})
+    for (const kernels::WinogradEpilogue& ep : eps) {
+      std::vector<float> u_ref(size_t(36 * kS), NAN), v_ref(size_t(36 * kS), NAN), y_ref(size_t(4 * 4 * kS), NAN);
+      ks[0].filter(g.f32(), n, u_ref.data(), kS);
+      ks[0].input(x.f32(), shift, n, v_ref.data(), kS);
+      ks[0].output(m.f32(), kS, n, ep, y_ref.data(), 4 * kS);
+      for (size_t i = 1; i < ks.size(); ++i) {
+        INFO(ks[i].name << " n=" << n << " scale " << ep.scale);
+        std::vector<float> u(size_t(36 * kS), NAN), v(size_t(36 * kS), NAN), y(size_t(4 * 4 * kS), NAN);
+        ks[i].filter(g.f32(), n, u.data(), kS);
+        ks[i].input(x.f32(), shift, n, v.data(), kS);
+        ks[i].output(m.f32(), kS, n, ep, y.data(), 4 * kS);
+        CHECK(same(u, u_ref));
+        CHECK(same(v, v_ref));
+        CHECK(same(y, y_ref));
+      }
+      if (n == 100 && ep.hi == 1.5f) {  // the clamp did cut on both sides, and the NaN came through
+        CHECK(std::count(y_ref.begin(), y_ref.begin() + 400, 1.5f) > 0);
+        CHECK(std::count(y_ref.begin(), y_ref.begin() + 400, -1.f) > 0);
+        CHECK(std::isnan(y_ref[4 * 5]));
+      }
+    }
+}
+
+TEST_CASE("winograd transforms: one tile by hand") {
+  // A filter with a single 1 at (1, 1) is the identity convolution: the 4x4 output tile is the
+  // centre of its 6x6 patch. Through the filter, input and output transforms on one tile,
+  // multiplying element by element as the GEMMs do (with one channel).
+  const float g[9] = {0, 0, 0, 0, 1, 0, 0, 0, 0};
+  float u[36], d[36], v[36], y[16];
+  kernels::winograd_filter_scalar(g, 1, u, 1);
+  for (int e = 0; e < 36; ++e) d[e] = float(e * e % 7) - 2.f;
+  int64_t shift[36];
+  for (int e = 0; e < 36; ++e) shift[e] = e;
+  kernels::winograd_input_scalar(d, shift, 1, v, 1);
+  for (int e = 0; e < 36; ++e) v[e] *= u[e];
+  kernels::winograd_output_scalar(v, 1, 1, kernels::WinogradEpilogue{}, y, 4);
+  for (int a = 0; a < 4; ++a)
+    for (int b = 0; b < 4; ++b) {
+      INFO("a=" << a << " b=" << b);
+      CHECK(y[a * 4 + b] == doctest::Approx(d[(a + 1) * 6 + b + 1]).epsilon(1e-6));
+    }
+}
+
+TEST_CASE("winograd conv: forward and input gradient equal the direct convolution") {
+  struct Case {
+    int64_t C, O, H, W, G;
+  };
+  for (Case t : {Case{8, 8, 4, 4, 1}, Case{9, 17, 7, 7, 3}, Case{16, 8, 5, 9, 2}, Case{8, 12, 28, 28, 1},
+                 Case{13, 8, 14, 14, 4}, Case{8, 9, 6, 11, 2}, Case{32, 16, 7, 7, 13}, Case{8, 8, 15, 4, 2}}) {
+    INFO("C=" << t.C << " O=" << t.O << " " << t.H << "x" << t.W << " G=" << t.G);
+    const ConvGeom g{t.C, t.H, t.W, 3, 3, 1, 1};
+    const int64_t img_in = t.C * t.H * t.W, img_out = t.O * t.H * t.W;
+    Tensor x = test::randn({t.G, t.C, t.H, t.W}, 21), w = test::randn({t.O, t.C, 3, 3}, 22, 0.3f);
+    Tensor dy = test::randn({t.G, t.O, t.H, t.W}, 23);
+    // Room for both calls: C -> O channels, then O -> C.
+    const ConvGeom widest{std::max(t.C, t.O), t.H, t.W, 3, 3, 1, 1};
+    std::vector<float> scratch(F::winograd::scratch_floats(widest, std::max(t.O, t.C), t.G), NAN);
+    std::vector<float> y(size_t(t.G * img_out), NAN);
+    const F::winograd::Weights fw = F::winograd::forward_weights(w.f32(), t.O, t.C);
+    F::winograd::forward(x.f32(), img_in, t.G, fw, g, scratch.data(), y.data(), img_out);
+    // The input gradient: the same convolution of dy [O] with the flipped, transposed filters.
+    const ConvGeom gb{t.O, t.H, t.W, 3, 3, 1, 1};
+    const F::winograd::Weights bw = F::winograd::input_grad_weights(w.f32(), t.O, t.C);
+    std::vector<float> dx(size_t(t.G * img_in), NAN);
+    std::fill(scratch.begin(), scratch.end(), NAN);
+    F::winograd::forward(dy.f32(), img_out, t.G, bw, gb, scratch.data(), dx.data(), img_in);
+    for (int64_t n = 0; n < t.G; ++n) {
+      INFO("image " << n);
+      check_close(y.data() + n * img_out, direct_conv(x.f32() + n * img_in, w.f32(), t.O, g), 1e-4);
+      std::vector<double> dx_want, dw_want;
+      direct_grads(x.f32() + n * img_in, w.f32(), dy.f32() + n * img_out, t.O, g, dx_want, dw_want);
+      check_close(dx.data() + n * img_in, dx_want, 1e-4);
+    }
+  }
+}
+
+TEST_CASE("winograd conv: the epilogue (scale, bias, clamp) on the interleaved output") {
+  const ConvGeom g{8, 7, 9, 3, 3, 1, 1};
+  const int64_t O = 10, G = 2, img_in = 8 * 7 * 9, img_out = O * 7 * 9;
+  Tensor x = test::randn({G, 8, 7, 9}, 31), w = test::randn({O, 8, 3, 3}, 32, 0.3f);
+  Tensor scale = test::randn({O}, 33), bias = test::randn({O}, 34);
+  F::Epilogue ep;
+  ep.scale = scale.f32(), ep.bias = bias.f32(), ep.lo = -0.5f, ep.hi = 1.5f;
+  std::vector<float> scratch(F::winograd::scratch_floats(g, O, G), NAN), y(size_t(G * img_out), NAN);
+  F::winograd::forward(x.f32(), img_in, G, F::winograd::forward_weights(w.f32(), O, 8), g, scratch.data(), y.data(),
+                       img_out, ep);
+  for (int64_t n = 0; n < G; ++n) {
+    std::vector<double> want = direct_conv(x.f32() + n * img_in, w.f32(), O, g);
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t p = 0; p < 63; ++p) {
+        double& v = want[size_t(o * 63 + p)];
+        v = std::min(1.5, std::max(-0.5, v * scale.f32()[o] + bias.f32()[o]));
+      }
+    check_close(y.data() + n * img_out, want, 1e-4);
+  }
+}
+
+TEST_CASE("winograd conv: F::conv2d takes it for batches of 3x3 stride-1 layers, same result") {
+  const bool simd = kernels::winograd_selected() != nullptr;
+  CHECK(F::winograd::applies(ConvGeom{32, 28, 28, 3, 3, 1, 1}, 32) == simd);
+  CHECK(F::winograd::applies(ConvGeom{128, 7, 7, 3, 3, 1, 1}, 128) == simd);
+  CHECK_FALSE(F::winograd::applies(ConvGeom{1, 28, 28, 3, 3, 1, 1}, 32));   // the stems: 1 channel
+  CHECK_FALSE(F::winograd::applies(ConvGeom{32, 28, 28, 3, 3, 2, 1}, 64));  // stride 2
+  CHECK_FALSE(F::winograd::applies(ConvGeom{32, 28, 28, 3, 3, 1, 0}, 32));  // padding 0
+  CHECK_FALSE(F::winograd::applies(ConvGeom{32, 3, 3, 3, 3, 1, 1}, 32));    // too small to tile
+  // Through the op, 2 threads, a batch spread over several calls of several images.
+  const int before = num_threads();
+  set_threads(2);
+  Tensor x = test::randn({9, 16, 7, 7}, 41), w = test::randn({24, 16, 3, 3}, 42, 0.3f), b = test::randn({24}, 43);
+  Tensor y = F::conv2d(Var(x), Var(w), Var(b), 1, 1, 1).value();
+  set_threads(before);
+  for (int64_t n = 0; n < 9; ++n) {
+    std::vector<double> want = direct_conv(x.f32() + n * 16 * 49, w.f32(), 24, ConvGeom{16, 7, 7, 3, 3, 1, 1});
+    for (int64_t o = 0; o < 24; ++o)
+      for (int64_t p = 0; p < 49; ++p) want[size_t(o * 49 + p)] += b.f32()[o];
+    check_close(y.f32() + n * 24 * 49, want, 1e-4);
+  }
+}
+
+TEST_CASE("gradcheck: conv2d with the Winograd forward") {
+  std::vector<Tensor> in{test::randn({2, 8, 5, 6}, 51), test::randn({8, 8, 3, 3}, 52, 0.3f), test::randn({8}, 53)};
+  const auto r = gradcheck([](const std::vector<Var>& v) { return F::conv2d(v[0], v[1], v[2], 1, 1, 1); }, in);
+  CHECK_MESSAGE(r.ok, r.first_failure);
+}
