@@ -3,6 +3,8 @@
 //   KD_KERNELS=ref     scalar references everywhere (auditing: compare a run against it)
 //   KD_KERNELS=avx2 | avx512 | neon   that variant (an error if not compiled in or not supported)
 //   unset or auto      the best available
+// and KD_WINOGRAD=off keeps the direct 3x3 convolution where Winograd would apply
+// (core/kernels/winograd.h): its rounding differs from the direct sum's.
 // Portable binaries (KD_NATIVE=OFF) thus still run AVX2/AVX-512/NEON code where the CPU has it.
 #pragma once
 #include <string>

@@ -1,7 +1,10 @@
 #include "core/kernels/winograd.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
+#include "core/error.h"
 #include "core/kernels/dispatch.h"
 
 namespace kd::kernels {
@@ -77,8 +80,18 @@ const WinogradKernel* kernel_for(Isa isa) {
 }
 }  // namespace
 
+namespace {
+const WinogradKernel* choose() {
+  const char* e = std::getenv("KD_WINOGRAD");
+  const std::string want = e ? e : "";
+  KD_CHECK(want.empty() || want == "on" || want == "off", "KD_WINOGRAD='", want,
+           "': allowed: on (the default: Winograd where it applies) or off (the direct convolution everywhere)");
+  return want == "off" ? nullptr : kernel_for(selected_isa());
+}
+}  // namespace
+
 const WinogradKernel* winograd_selected() {
-  static const WinogradKernel* k = kernel_for(selected_isa());
+  static const WinogradKernel* k = choose();
   return k;
 }
 

@@ -59,7 +59,8 @@ struct WinogradKernel {
   void (*output)(const float*, int64_t, int64_t, const WinogradEpilogue&, float*, int64_t);
 };
 // The selected variant; nullptr under KD_KERNELS=ref, where the convolution keeps its direct
-// definition (nn/ops/conv2d_winograd.h) so that a reference run audits Winograd's rounding too.
+// definition (nn/ops/conv2d_winograd.h) so that a reference run audits Winograd's rounding too,
+// and under KD_WINOGRAD=off (the SIMD kernels, but the direct convolution).
 const WinogradKernel* winograd_selected();
 // The scalar references as a variant.
 const WinogradKernel& winograd_reference();

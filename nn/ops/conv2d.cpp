@@ -92,7 +92,11 @@ struct PackedWeights {
   std::vector<kernels::TapGemmWeights> views;
 };
 
-Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, const ConvShape& s) {
+// winograd: Winograd F(4x4, 3x3) may be used (nn/ops/conv2d_winograd.h). Not while training: its
+// rounding error (~2e-6 relative, 10x the direct sum's) was amplified by the teacher's train-mode
+// batch norm past the one-SGD-step comparison with PyTorch (tests/test_train_step.cpp); the
+// forward passes without gradient (inference, the teacher in a KD step) take it.
+Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, const ConvShape& s, bool winograd) {
   Tensor y = Tensor::empty({s.N, s.O, s.Ho, s.Wo});
   const float *X = xc.f32(), *Wt = wc.f32();
   float* Y = y.f32();
@@ -107,7 +111,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
         kernels::dw_plane_forward(X + nc * HW, w, s.geom, Y + nc * P);
       if (ep.active()) ep.apply(Y + nc * P, P, nc % s.C);
     });
-  } else if (s.winograd() && s.N >= (omp_in_parallel() ? 1 : num_threads())) {
+  } else if (winograd && s.winograd() && s.N >= (omp_in_parallel() ? 1 : num_threads())) {
     // Batches of at least one image per thread (smaller ones share each image's tap tiles below).
     const int threads = omp_in_parallel() ? 1 : num_threads();
     const std::shared_ptr<const winograd::Weights> wp = cached_weights<winograd::Weights>(
@@ -328,7 +332,9 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int padding, in
   Tensor bc = b.defined() ? b.value().contiguous() : Tensor();
   Epilogue ep;
   if (bc.defined()) ep.bias = bc.f32();
-  Tensor y = conv_forward(xc, wc, ep, s);
+  const bool training =
+      grad_enabled() && (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()));
+  Tensor y = conv_forward(xc, wc, ep, s, !training);
   std::vector<Var> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
   bool wx = x.requires_grad(), ww = w.requires_grad(), wb = b.defined() && b.requires_grad();
@@ -365,7 +371,7 @@ Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b
   ep.scale = K;
   ep.bias = Sh;
   ep.lo = lo, ep.hi = hi;
-  return conv_forward(xc, wc, ep, s);
+  return conv_forward(xc, wc, ep, s, true);
 }
 
 }  // namespace kd::F
