@@ -1,32 +1,48 @@
-// The even/odd split of the stride-2 padded copies (core/kernels/deinterleave.h): every variant
-// against the scalar reference, at lengths around the AVX-512 variant's 32-float step, writing
-// nothing past its ends.
+// The phase split of the padded copies (core/kernels/deinterleave.h): every variant against the
+// scalar reference, at row lengths around the AVX-512 variant's 32- and 64-float chunks, odd
+// offsets, writing nothing outside the pixels' places.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "core/kernels/deinterleave.h"
 
 using namespace kd;
 
-TEST_CASE("deinterleave: every variant equals the scalar reference and stays in bounds") {
-  std::vector<float> src(200);
+TEST_CASE("phase split: every variant equals the scalar reference, and writes only the pixels' places") {
+  std::vector<float> src(7 * 130);
   for (size_t i = 0; i < src.size(); ++i) src[i] = float(i) + 0.5f;
-  for (const kernels::DeinterleaveKernel& k : kernels::deinterleave_kernels())
-    for (int ways : {2, 4})
-      for (int64_t n : {0, 1, 2, 3, 5, 15, 16, 17, 31, 32, 33, 34, 47, 63, 64, 65, 66, 67, 99, 127, 128, 129, 199}) {
-        INFO(k.name << " ways=" << ways << " n=" << n);
-        std::vector<std::vector<float>> out(size_t(ways), std::vector<float>(120, NAN));
-        float* const ptr[4] = {out[0].data(), out[1].data(), ways == 4 ? out[2].data() : nullptr,
-                               ways == 4 ? out[3].data() : nullptr};
-        (ways == 2 ? k.two : k.four)(src.data(), n, ptr);
-        for (int q = 0; q < ways; ++q)
-          for (int64_t i = 0; i < 120; ++i) {
-            if (ways * i + q < n)
-              REQUIRE(out[size_t(q)][size_t(i)] == src[size_t(ways * i + q)]);
-            else
-              REQUIRE(std::isnan(out[size_t(q)][size_t(i)]));  // nothing written past the phase's end
+  const std::vector<kernels::PhaseSplitKernel> ks = kernels::phase_split_kernels();
+  REQUIRE(std::string(ks[0].name) == "ref");
+  for (int64_t s : {2, 4})
+    for (int64_t cols : {1, 2, 3, 5, 7, 14, 15, 16, 17, 28, 31, 32, 33, 63, 64, 65, 100, 129})
+      for (int64_t col0 : {0, 1, 3, 6})
+        for (int64_t top : {0, 1}) {
+          const int64_t rows = 7, R = (col0 + cols + s) / s + 1, Hq = (rows + top) / s + 2, plane = Hq * R;
+          kernels::PhaseSplitArgs a{.src = src.data(),
+                                    .rows = rows,
+                                    .cols = cols,
+                                    .s = s,
+                                    .top = top,
+                                    .col0 = col0,
+                                    .dst = nullptr,
+                                    .plane = plane,
+                                    .R = R};
+          std::vector<float> want(size_t(s * s * plane), NAN);
+          a.dst = want.data();
+          ks[0].run(a);
+          int64_t written = 0;
+          for (float v : want) written += !std::isnan(v);
+          CHECK(written == rows * cols);  // each pixel once, nothing else
+          for (size_t i = 1; i < ks.size(); ++i) {
+            INFO(ks[i].name << " s=" << s << " cols=" << cols << " col0=" << col0 << " top=" << top);
+            std::vector<float> got(size_t(s * s * plane), NAN);
+            a.dst = got.data();
+            ks[i].run(a);
+            for (size_t e = 0; e < got.size(); ++e)
+              REQUIRE((got[e] == want[e] || (std::isnan(got[e]) && std::isnan(want[e]))));
           }
-      }
+        }
 }

@@ -4,32 +4,34 @@
 
 namespace kd::kernels {
 
-namespace {
-template <int Q>
-void deinterleave_ref(const float* src, int64_t n, float* const* out) {
-  for (int q = 0; q < Q; ++q)
-    for (int64_t k = 0; Q * k + q < n; ++k) out[q][k] = src[Q * k + q];
+void phase_split_scalar(const PhaseSplitArgs& a) {
+  for (int64_t h = 0; h < a.rows; ++h) {
+    const int64_t r = h + a.top;
+    for (int64_t w = 0; w < a.cols; ++w) {
+      const int64_t q = a.col0 + w;
+      a.dst[((r % a.s) * a.s + q % a.s) * a.plane + (r / a.s) * a.R + q / a.s] = a.src[h * a.cols + w];
+    }
+  }
 }
-const DeinterleaveKernel kRef{"ref", deinterleave_ref<2>, deinterleave_ref<4>};
+
+namespace {
+const PhaseSplitKernel kRef{"ref", phase_split_scalar};
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-const DeinterleaveKernel kAvx512{"avx512", avx512::deinterleave2, avx512::deinterleave4};
+const PhaseSplitKernel kAvx512{"avx512", avx512::phase_split};
 #endif
 }  // namespace
 
-void deinterleave2_scalar(const float* src, int64_t n, float* const* out) { deinterleave_ref<2>(src, n, out); }
-void deinterleave4_scalar(const float* src, int64_t n, float* const* out) { deinterleave_ref<4>(src, n, out); }
-
-const DeinterleaveKernel& deinterleave_selected() {
+const PhaseSplitKernel& phase_split_selected() {
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-  static const DeinterleaveKernel& k = selected_isa() == Isa::avx512 ? kAvx512 : kRef;
+  static const PhaseSplitKernel& k = selected_isa() == Isa::avx512 ? kAvx512 : kRef;
   return k;
 #else
   return kRef;
 #endif
 }
 
-std::vector<DeinterleaveKernel> deinterleave_kernels() {
-  std::vector<DeinterleaveKernel> v{kRef};
+std::vector<PhaseSplitKernel> phase_split_kernels() {
+  std::vector<PhaseSplitKernel> v{kRef};
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
   if (isa_compiled(Isa::avx512) && isa_supported(Isa::avx512)) v.push_back(kAvx512);
 #endif

@@ -1,10 +1,11 @@
-// Splitting a row into its phases: the padded copies of nn/ops/padded_layout.h store each input
-// row as 2 (stride 2, the tap kernels) or 4 (Winograd's tiles) phase planes. As strided loops,
-// element by element, those copies took 8-11% of a batch-64 teacher pass (rows of 7 to 28
-// floats: the loop overhead is the cost); the AVX-512 variants move 32 or 64 floats per group of
-// masked loads, permutes and masked stores.
-//   deinterleave2: out[q][k] = src[2k + q], q < 2, for 2k + q < n
-//   deinterleave4: out[q][k] = src[4k + q], q < 4, for 4k + q < n
+// The phase split of the stride-2 and Winograd padded copies (nn/ops/padded_layout.h): one image
+// channel of rows x cols floats written into the s x s phase planes of its padded copy (s = 2 for
+// the tap kernels at stride 2, 4 for Winograd's tiles). Pixel (h, w) is at padded row r = h + top
+// and combined column q = col0 + w; it goes to plane (r % s, q % s), row r / s, column q / s:
+//   dst[((r % s) * s + q % s) * plane + (r / s) * R + q / s] = src[h * cols + w]
+// Row by row, as strided loops or one kernel call per row, this copy took 8-11% of a batch-64
+// teacher pass (rows of 7 to 28 floats: the per-row overhead was the cost); the AVX-512 variant
+// splits each row with masked loads, permutes and masked stores in one loop over the rows.
 // Pure data movement: every variant gives the same bits.
 #pragma once
 #include <cstdint>
@@ -12,22 +13,27 @@
 
 namespace kd::kernels {
 
-struct DeinterleaveKernel {
-  const char* name;
-  void (*two)(const float* src, int64_t n, float* const* out);
-  void (*four)(const float* src, int64_t n, float* const* out);
+struct PhaseSplitArgs {
+  const float* src = nullptr;
+  int64_t rows = 0, cols = 0;
+  int64_t s = 2;  // 2 or 4
+  int64_t top = 0, col0 = 0;
+  float* dst = nullptr;
+  int64_t plane = 0, R = 0;
 };
 
-void deinterleave2_scalar(const float* src, int64_t n, float* const* out);
-void deinterleave4_scalar(const float* src, int64_t n, float* const* out);
+void phase_split_scalar(const PhaseSplitArgs& a);
 namespace avx512 {
-void deinterleave2(const float* src, int64_t n, float* const* out);
-void deinterleave4(const float* src, int64_t n, float* const* out);
-}  // namespace avx512
+void phase_split(const PhaseSplitArgs& a);
+}
 
+struct PhaseSplitKernel {
+  const char* name;
+  void (*run)(const PhaseSplitArgs&);
+};
 // The selected variant (AVX-512 where selected; every other instruction set runs the scalar loops).
-const DeinterleaveKernel& deinterleave_selected();
+const PhaseSplitKernel& phase_split_selected();
 // Every variant this CPU runs, the scalar reference first (for the tests).
-std::vector<DeinterleaveKernel> deinterleave_kernels();
+std::vector<PhaseSplitKernel> phase_split_kernels();
 
 }  // namespace kd::kernels

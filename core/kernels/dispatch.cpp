@@ -112,9 +112,10 @@ std::vector<KernelVariant> kernel_variants() {
        winograd_selected() ? "Winograd F(4x4,3x3): transforms here, 36 GEMMs on the tap kernel, chunks of 48 tiles "
                              "(core/kernels/winograd.h, nn/ops/conv2d_winograd.h)"
                            : "not used under KD_KERNELS=ref: the direct convolution (tap kernel) instead"},
-      {"padded copies: phase split of rows (stride 2, Winograd)", deinterleave_selected().name,
-       std::string(deinterleave_selected().name) == "ref" ? "strided scalar loops (core/kernels/deinterleave.h)"
-                                                          : "permutes of 32/64 floats (core/kernels/deinterleave.h)"},
+      {"padded copies: phase split of rows (stride 2, Winograd)", phase_split_selected().name,
+       std::string(phase_split_selected().name) == "ref" ? "strided scalar loops (core/kernels/deinterleave.h)"
+                                                         : "permutes of 32/64 floats, all rows in one loop "
+                                                           "(core/kernels/deinterleave.h)"},
       {"dense conv, other shapes and gradients", "eigen",
        "Eigen GEMM (vectorized at compile time): 1x1 in place, else im2col / col2im"},
       {"int8 GEMM u8 x s8 -> s32", gemm_s8_name(gemm_s8_selected()),

@@ -51,28 +51,29 @@ Layout make_tile_layout(int64_t C, int64_t rows, int64_t cols_in, int64_t m, int
 }
 
 void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, float* dst) {
-  const kernels::DeinterleaveKernel& split = kernels::deinterleave_selected();
   KD_CHECK(L.s == 1 || L.s == 2 || L.s == 4, "padded copy: stride ", L.s, " (1, 2 or 4 supported)");
-  const int64_t plane = L.Hq * L.R;  // floats per phase plane
+  const kernels::PhaseSplitKernel& split = kernels::phase_split_selected();
   std::fill(dst, dst + L.total, 0.f);
   for (int64_t g = 0; g < L.G; ++g)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t h = 0; h < L.rows; ++h) {
-        const float* row = src + g * image_stride + (c * L.rows + h) * L.cols_in;
-        const int64_t r = h + L.top, col0 = g * L.Ws + L.lead;
-        // Source column w lands in column phase (col0 + w) % s at index (col0 + w) / s.
-        float* phases = dst + c * L.pitch + (r % L.s) * L.s * plane + (r / L.s) * L.R;
-        auto dest = [&](int64_t w) { return phases + ((col0 + w) % L.s) * plane + (col0 + w) / L.s; };
-        if (L.s == 1) {
-          std::memcpy(dest(0), row, sizeof(float) * size_t(L.cols_in));
-        } else if (L.s == 2) {
-          float* const out[2] = {dest(0), dest(1)};
-          split.two(row, L.cols_in, out);
-        } else {
-          float* const out[4] = {dest(0), dest(1), dest(2), dest(3)};
-          split.four(row, L.cols_in, out);
-        }
+    for (int64_t c = 0; c < C; ++c) {
+      const float* plane = src + g * image_stride + c * L.rows * L.cols_in;
+      const int64_t col0 = g * L.Ws + L.lead;
+      if (L.s == 1) {
+        for (int64_t h = 0; h < L.rows; ++h)
+          std::memcpy(dst + c * L.pitch + (h + L.top) * L.R + col0, plane + h * L.cols_in,
+                      sizeof(float) * size_t(L.cols_in));
+      } else {
+        split.run(kernels::PhaseSplitArgs{.src = plane,
+                                          .rows = L.rows,
+                                          .cols = L.cols_in,
+                                          .s = L.s,
+                                          .top = L.top,
+                                          .col0 = col0,
+                                          .dst = dst + c * L.pitch,
+                                          .plane = L.Hq * L.R,
+                                          .R = L.R});
       }
+    }
 }
 
 }  // namespace kd::F::padded
