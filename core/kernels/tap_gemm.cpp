@@ -67,7 +67,7 @@ const TapGemmKernel& selected() {
 }  // namespace
 
 TapGemmWeights tap_gemm_pack_mr(const TapGemmWeights& a, int mr, float* dst) {
-  const int64_t blocks = (a.O + mr - 1) / mr, K = a.C * a.taps;
+  const int64_t blocks = (a.O + mr - 1) / mr;
   float* d = dst;
   for (int64_t ob = 0; ob < blocks; ++ob) {
     const int64_t rows = std::min<int64_t>(mr, a.O - ob * mr);
@@ -88,9 +88,13 @@ TapGemmWeights tap_gemm_pack_mr(const TapGemmWeights& a, int mr, float* dst) {
         for (int64_t m = rows; m < mr; ++m) d[m] = 0.f;
       }
   }
-  return TapGemmWeights{.w = dst,
+  return tap_gemm_packed_view(a, mr, dst);
+}
+
+TapGemmWeights tap_gemm_packed_view(const TapGemmWeights& a, int mr, const float* packed) {
+  return TapGemmWeights{.w = packed,
                         .rows = mr,
-                        .sb = K * mr,
+                        .sb = a.C * a.taps * mr,
                         .so = 1,
                         .sc = a.taps * int64_t(mr),
                         .st = mr,
@@ -98,6 +102,8 @@ TapGemmWeights tap_gemm_pack_mr(const TapGemmWeights& a, int mr, float* dst) {
                         .C = a.C,
                         .taps = a.taps};
 }
+
+int tap_gemm_mr() { return selected().mr; }
 
 int64_t tap_gemm_packed_floats(const TapGemmWeights& a) {
   const int64_t mr = selected().mr;

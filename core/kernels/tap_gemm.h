@@ -40,6 +40,10 @@ int64_t tap_gemm_packed_floats(const TapGemmWeights& a);
 TapGemmWeights tap_gemm_pack(const TapGemmWeights& a, float* dst);
 // The same for a given mr (the tests pack for every variant).
 TapGemmWeights tap_gemm_pack_mr(const TapGemmWeights& a, int mr, float* dst);
+// The view of A's shape packed for mr at `packed` (A[t, o, c] at ((o / mr) * C * taps + c * taps
+// + t) * mr + o % mr), for a caller that writes the packed form itself; and the selected kernel's mr.
+TapGemmWeights tap_gemm_packed_view(const TapGemmWeights& a, int mr, const float* packed);
+int tap_gemm_mr();
 
 struct TapGemmArgs {
   const float* x = nullptr;  // C planes, plane c at x + c * x_pitch

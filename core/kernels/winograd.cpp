@@ -25,10 +25,14 @@ float epilogue(float y, const WinogradEpilogue& ep) {
 }
 }  // namespace
 
-void winograd_filter_scalar(const float* g, int64_t n, float* u, int64_t u_stride) {
+void winograd_filter_scalar(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride) {
+  const int64_t n = (O + mr - 1) / mr * mr * C;
   for (int64_t f = 0; f < n; ++f) {
-    float t[36];
-    winograd_math::filter_tile(g + 9 * f, t);
+    const int64_t o = f / (C * mr) * mr + f % mr, c = f / mr % C;
+    float g[9] = {}, t[36];
+    if (o < O)
+      for (int q = 0; q < 9; ++q) g[q] = w[(o * C + c) * 9 + q];
+    winograd_math::filter_tile(g, t);
     for (int e = 0; e < 36; ++e) u[e * u_stride + f] = t[e];
   }
 }

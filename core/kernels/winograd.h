@@ -43,8 +43,12 @@ struct WinogradEpilogue {
   float scale = 1.f, bias = 0.f, lo = -INFINITY, hi = INFINITY;
 };
 
-// For f in [0, n): filter f (g + 9f, 3x3 row-major) transformed, u[xi * u_stride + f] = (G g G^T)[xi].
-void winograd_filter_scalar(const float* g, int64_t n, float* u, int64_t u_stride);
+// The filters w [O, C, 3, 3] transformed straight into the tap GEMM's packed layout for mr rows
+// (tap_gemm.h): for f in [0, ceil(O / mr) * mr * C), the filter of row o = (f / (C mr)) mr + f % mr
+// and column c = (f / mr) % C (zero past O): u[xi * u_stride + f] = (G w[o, c] G^T)[xi]. (Written
+// by index instead of transformed and packed in two passes: the packing of 36 matrices per layer
+// took 38% of a batch-1 teacher pass on one thread.)
+void winograd_filter_scalar(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride);
 // For k in [0, n): v[xi * v_stride + k] = (B^T d_k B)[xi], d_k(i, j) = x[shift[i*6 + j] + k].
 void winograd_input_scalar(const float* x, const int64_t* shift, int64_t n, float* v, int64_t v_stride);
 // For k in [0, n): the 4x4 tile A^T m_k A, m_k[xi] = m[xi * m_stride + k], through the epilogue,
@@ -54,7 +58,7 @@ void winograd_output_scalar(const float* m, int64_t m_stride, int64_t n, const W
 
 struct WinogradKernel {
   const char* name;
-  void (*filter)(const float*, int64_t, float*, int64_t);
+  void (*filter)(const float*, int64_t, int64_t, int64_t, float*, int64_t);
   void (*input)(const float*, const int64_t*, int64_t, float*, int64_t);
   void (*output)(const float*, int64_t, int64_t, const WinogradEpilogue&, float*, int64_t);
 };
@@ -69,7 +73,7 @@ std::vector<WinogradKernel> winograd_kernels();
 
 #define KD_DECLARE_WINOGRAD(ns)                                                                           \
   namespace ns {                                                                                          \
-  void winograd_filter(const float* g, int64_t n, float* u, int64_t u_stride);                            \
+  void winograd_filter(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride);     \
   void winograd_input(const float* x, const int64_t* shift, int64_t n, float* v, int64_t v_stride);       \
   void winograd_output(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y, \
                        int64_t y_stride);                                                                 \

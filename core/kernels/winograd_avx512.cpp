@@ -3,8 +3,8 @@
 
 namespace kd::kernels::avx512 {
 using A = xsimd::avx512f;
-void winograd_filter(const float* g, int64_t n, float* u, int64_t u_stride) {
-  simd::winograd_filter<A>(g, n, u, u_stride);
+void winograd_filter(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride) {
+  simd::winograd_filter<A>(w, O, C, mr, u, u_stride);
 }
 void winograd_input(const float* x, const int64_t* shift, int64_t n, float* v, int64_t v_stride) {
   simd::winograd_input<A>(x, shift, n, v, v_stride);

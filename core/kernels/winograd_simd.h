@@ -23,21 +23,32 @@ inline xsimd::batch<float, A> madd(const xsimd::batch<float, A>& a, const xsimd:
 namespace kd::kernels::simd {
 
 template <class A>
-void winograd_filter(const float* g, int64_t n, float* u, int64_t u_stride) {
+void winograd_filter(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride) {
   using B = xsimd::batch<float, A>;
   constexpr int64_t S = B::size;
-  int64_t f = 0;
-  for (; f + S <= n; f += S) {
-    // S filters' nine taps, transposed through the stack (tap-major), then one vector per tap.
-    alignas(64) float taps[9][S];
-    for (int64_t l = 0; l < S; ++l)
-      for (int q = 0; q < 9; ++q) taps[q][l] = g[9 * (f + l) + q];
-    B gv[9], t[36];
-    for (int q = 0; q < 9; ++q) gv[q] = B::load_aligned(taps[q]);
-    winograd_math::filter_tile(gv, t);
-    for (int e = 0; e < 36; ++e) t[e].store_unaligned(u + e * u_stride + f);
+  const int64_t n = (O + mr - 1) / mr * mr * C;
+  for (int64_t f0 = 0; f0 < n; f0 += S) {
+    // S filters' nine taps, transposed through the stack (tap-major), then one vector per tap;
+    // zeros for the rows past O and the lanes past n.
+    alignas(64) float taps[9][S] = {};
+    for (int64_t l = 0; l < S && f0 + l < n; ++l) {
+      const int64_t f = f0 + l, o = f / (C * mr) * mr + f % mr, c = f / mr % C;
+      if (o < O)
+        for (int q = 0; q < 9; ++q) taps[q][l] = w[(o * C + c) * 9 + q];
+    }
+    B g[9], t[36];
+    for (int q = 0; q < 9; ++q) g[q] = B::load_aligned(taps[q]);
+    winograd_math::filter_tile(g, t);
+    if (f0 + S <= n) {
+      for (int e = 0; e < 36; ++e) t[e].store_unaligned(u + e * u_stride + f0);
+    } else {
+      alignas(64) float lanes[S];
+      for (int e = 0; e < 36; ++e) {
+        t[e].store_aligned(lanes);
+        for (int64_t l = 0; f0 + l < n; ++l) u[e * u_stride + f0 + l] = lanes[l];
+      }
+    }
   }
-  winograd_filter_scalar(g + 9 * f, n - f, u + f, u_stride);
 }
 
 template <class A>

@@ -111,8 +111,10 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
         kernels::dw_plane_forward(X + nc * HW, w, s.geom, Y + nc * P);
       if (ep.active()) ep.apply(Y + nc * P, P, nc % s.C);
     });
-  } else if (winograd && s.winograd() && s.N >= (omp_in_parallel() ? 1 : num_threads())) {
-    // Batches of at least one image per thread (smaller ones share each image's tap tiles below).
+  } else if (winograd && s.winograd() &&
+             s.N >= std::max<int64_t>(winograd::kMinImages, omp_in_parallel() ? 1 : num_threads())) {
+    // Enough images to pay for the filter transforms, at least one per thread (smaller batches
+    // share each image's tap tiles below).
     const int threads = omp_in_parallel() ? 1 : num_threads();
     const std::shared_ptr<const winograd::Weights> wp = cached_weights<winograd::Weights>(
         Wt, s.O * K, kWinogradForward, [&] { return winograd::forward_weights(Wt, s.O, s.C); });

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "core/kernels/winograd.h"
 #include "nn/ops/padded_layout.h"
@@ -29,38 +28,25 @@ const kernels::WinogradKernel& transforms() {
   return selected ? *selected : kernels::winograd_reference();
 }
 
-// U [36][O][C] packed for the tap GEMM, one view per xi. `filters` holds the O x C filters, row o
-// column c at filters + (o * C + c) * 9.
-Weights transform_and_pack(const float* filters, int64_t O, int64_t C) {
-  std::vector<float> u(size_t(kXi * O * C));
-  transforms().filter(filters, O * C, u.data(), O * C);
+// U [36][O][C], each xi's matrix written straight into the tap GEMM's packed layout.
+Weights transform_weights(const float* filters, int64_t O, int64_t C) {
+  const kernels::TapGemmWeights shape{.O = O, .C = C, .taps = 1};
+  const int mr = kernels::tap_gemm_mr();
+  const int64_t per = kernels::tap_gemm_packed_floats(shape);
   Weights w;
-  kernels::TapGemmWeights view{.w = nullptr, .rows = 1, .sb = C, .so = 0, .sc = 1, .st = 0, .O = O, .C = C, .taps = 1};
-  const int64_t per = kernels::tap_gemm_packed_floats(view);
   w.buffer = Tensor::empty({kXi * per});
-  for (int e = 0; e < kXi; ++e) {
-    view.w = u.data() + e * O * C;
-    w.u[size_t(e)] = kernels::tap_gemm_pack(view, w.buffer.f32() + e * per);
-  }
+  transforms().filter(filters, O, C, mr, w.buffer.f32(), per);
+  for (int e = 0; e < kXi; ++e) w.u[size_t(e)] = kernels::tap_gemm_packed_view(shape, mr, w.buffer.f32() + e * per);
   return w;
 }
 
 }  // namespace
 
+Weights forward_weights(const float* w, int64_t O, int64_t C) { return transform_weights(w, O, C); }
+
 bool applies(const ConvGeom& g, int64_t O) {
   return kernels::winograd_selected() != nullptr && g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pad == 1 && g.C >= 8 &&
          O >= 8 && g.H >= 4 && g.W >= 4;
-}
-
-Weights forward_weights(const float* w, int64_t O, int64_t C) { return transform_and_pack(w, O, C); }
-
-Weights input_grad_weights(const float* w, int64_t O, int64_t C) {
-  // w'[c, o] = w[o, c] rotated by 180 degrees: the nine taps reversed.
-  std::vector<float> flipped(size_t(O * C * 9));
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t o = 0; o < O; ++o)
-      for (int k = 0; k < 9; ++k) flipped[size_t((c * O + o) * 9 + k)] = w[(o * C + c) * 9 + 8 - k];
-  return transform_and_pack(flipped.data(), C, O);
 }
 
 int64_t images_per_call(const ConvGeom& g, int64_t N, int threads) {

@@ -26,6 +26,11 @@ namespace kd::F::winograd {
 
 // 3x3, stride 1, padding 1, at least 8 input and 8 output channels, images at least 4x4.
 bool applies(const kernels::ConvGeom& g, int64_t O);
+// Images a call must have for the filter transforms (36 values per filter) to pay: the teacher on
+// one thread took 3.4 / 4.8 / 7.0 / 11.0 ms at batch 1 / 2 / 4 / 8 with Winograd and 2.1 / 4.5 /
+// 7.7 / 15.0 without (bench/RESULTS.md). Within a model pass over batch slices the transforms are
+// made once (nn/ops/weight_cache.h), but each slice must still be this large.
+inline constexpr int64_t kMinImages = 4;
 
 // The filters U[xi] = G w G^T of w [O, C, 3, 3], packed for the tap GEMM: one view per xi.
 struct Weights {
@@ -33,9 +38,6 @@ struct Weights {
   std::array<kernels::TapGemmWeights, kernels::kWinogradPoints> u;
 };
 Weights forward_weights(const float* w, int64_t O, int64_t C);
-// For the input gradient: the filters of w' [C, O, 3, 3], w'[c, o, i, j] = w[o, c, 2-i, 2-j]
-// (the input gradient of a stride-1 padding-1 3x3 convolution is that convolution of dY).
-Weights input_grad_weights(const float* w, int64_t O, int64_t C);
 
 // Images per call for a batch of N on `threads` threads: enough tiles to fill the GEMMs' columns,
 // at least one call per thread.
