@@ -16,6 +16,13 @@ void phase_split_scalar(const PhaseSplitArgs& a) {
 
 namespace {
 const PhaseSplitKernel kRef{"ref", phase_split_scalar};
+bool has_avx512vl() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
 const PhaseSplitKernel kAvx512{"avx512", avx512::phase_split};
 #endif
@@ -23,7 +30,7 @@ const PhaseSplitKernel kAvx512{"avx512", avx512::phase_split};
 
 const PhaseSplitKernel& phase_split_selected() {
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-  static const PhaseSplitKernel& k = selected_isa() == Isa::avx512 ? kAvx512 : kRef;
+  static const PhaseSplitKernel& k = selected_isa() == Isa::avx512 && has_avx512vl() ? kAvx512 : kRef;
   return k;
 #else
   return kRef;
@@ -33,7 +40,7 @@ const PhaseSplitKernel& phase_split_selected() {
 std::vector<PhaseSplitKernel> phase_split_kernels() {
   std::vector<PhaseSplitKernel> v{kRef};
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-  if (isa_compiled(Isa::avx512) && isa_supported(Isa::avx512)) v.push_back(kAvx512);
+  if (isa_compiled(Isa::avx512) && isa_supported(Isa::avx512) && has_avx512vl()) v.push_back(kAvx512);
 #endif
   return v;
 }
