@@ -38,22 +38,18 @@ void winograd_filter_scalar(const float* w, int64_t O, int64_t C, int64_t mr, fl
 }
 
 void winograd_input_scalar(const float* x, const int64_t* shift, int64_t n, float* v, int64_t v_stride) {
-  for (int64_t k = 0; k < n; ++k) {
-    float d[36], t[36];
-    for (int e = 0; e < 36; ++e) d[e] = x[shift[e] + k];
-    winograd_math::input_tile(d, t);
-    for (int e = 0; e < 36; ++e) v[e * v_stride + k] = t[e];
-  }
+  for (int64_t k = 0; k < n; ++k)
+    winograd_math::input_tile<float>([&](int i, int j) { return x[shift[i * 6 + j] + k]; },
+                                     [&](int i, int j, float t) { v[(i * 6 + j) * v_stride + k] = t; });
 }
 
 void winograd_output_scalar(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y,
                             int64_t y_stride) {
-  for (int64_t k = 0; k < n; ++k) {
-    float a[36], t[16];
-    for (int e = 0; e < 36; ++e) a[e] = m[e * m_stride + k];
-    winograd_math::output_tile(a, t);
-    for (int e = 0; e < 16; ++e) y[(e / 4) * y_stride + 4 * k + e % 4] = epilogue(t[e], ep);
-  }
+  for (int64_t k = 0; k < n; ++k)
+    winograd_math::output_tile<float>([&](int i, int j) { return m[(i * 6 + j) * m_stride + k]; },
+                                      [&](int a, const float* t) {
+                                        for (int b = 0; b < 4; ++b) y[a * y_stride + 4 * k + b] = epilogue(t[b], ep);
+                                      });
 }
 
 namespace {

@@ -56,12 +56,9 @@ void winograd_input(const float* x, const int64_t* shift, int64_t n, float* v, i
   using B = xsimd::batch<float, A>;
   constexpr int64_t S = B::size;
   int64_t k = 0;
-  for (; k + S <= n; k += S) {
-    B d[36], t[36];
-    for (int e = 0; e < 36; ++e) d[e] = B::load_unaligned(x + shift[e] + k);
-    winograd_math::input_tile(d, t);
-    for (int e = 0; e < 36; ++e) t[e].store_unaligned(v + e * v_stride + k);
-  }
+  for (; k + S <= n; k += S)
+    winograd_math::input_tile<B>([&](int i, int j) { return B::load_unaligned(x + shift[i * 6 + j] + k); },
+                                 [&](int i, int j, const B& t) { t.store_unaligned(v + (i * 6 + j) * v_stride + k); });
   winograd_input_scalar(x + k, shift, n - k, v + k, v_stride);
 }
 
@@ -96,14 +93,15 @@ void winograd_output(const float* m, int64_t m_stride, int64_t n, const Winograd
   constexpr int64_t S = B::size;
   const B scale(ep.scale), bias(ep.bias), lo(ep.lo), hi(ep.hi);
   int64_t k = 0;
-  for (; k + S <= n; k += S) {
-    B a[36], t[16];
-    for (int e = 0; e < 36; ++e) a[e] = B::load_unaligned(m + e * m_stride + k);
-    winograd_math::output_tile(a, t);
-    // max(lo, v) then min(hi, .): the operand order of the scalar epilogue (NaN passes).
-    for (int e = 0; e < 16; ++e) t[e] = xsimd::min(hi, xsimd::max(lo, fused_madd(t[e], scale, bias)));
-    for (int r = 0; r < 4; ++r) store_interleaved4<A>(t + 4 * r, y + r * y_stride + 4 * k);
-  }
+  for (; k + S <= n; k += S)
+    winograd_math::output_tile<B>([&](int i, int j) { return B::load_unaligned(m + (i * 6 + j) * m_stride + k); },
+                                  [&](int a, B* t) {
+                                    // max(lo, v) then min(hi, .): the operand order of the scalar
+                                    // epilogue (NaN passes).
+                                    for (int b = 0; b < 4; ++b)
+                                      t[b] = xsimd::min(hi, xsimd::max(lo, fused_madd(t[b], scale, bias)));
+                                    store_interleaved4<A>(t, y + a * y_stride + 4 * k);
+                                  });
   winograd_output_scalar(m + k, m_stride, n - k, ep, y + 4 * k, y_stride);
 }
 

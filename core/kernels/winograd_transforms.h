@@ -22,12 +22,39 @@ inline void input_1d(const V* d, int ds, V* t, int ts) {
   t[5 * ts] = madd(four, d1, madd(m5, d3, d5));  // 4 d1 - 5 d3 + d5
 }
 
-// v = B^T d B, d and v 6x6 row-major.
-template <class V>
-inline void input_tile(const V* d, V* v) {
-  V r[36];
-  for (int j = 0; j < 6; ++j) input_1d(d + j, 6, r + j, 6);          // B^T d: down the columns
-  for (int i = 0; i < 6; ++i) input_1d(r + 6 * i, 1, v + 6 * i, 1);  // (B^T d) B: along the rows
+// v = B^T d B for a 6x6 patch read as d(i, j), written as out(i, j, v[i][j]). B^T's rows in pairs
+// that share their terms, (0, 5), (1, 2), (3, 4): two rows of B^T d (12 values) are live at a
+// time and the patch is re-read for each pair. (All 36 + 36 at once spilled a third of the
+// AVX-512 variant's instructions to the stack.) Each value is computed by input_1d's formulas,
+// so the order of the pairs does not change a bit. Inlined by force: GCC kept the SIMD form out
+// of line, with its two lambdas, and the loads' addresses were recomputed per call.
+template <class V, class Load, class Store>
+[[gnu::always_inline]] inline void input_tile(Load&& d, Store&& out) {
+  const V four(4.f), m4(-4.f), m5(-5.f), two(2.f), m2(-2.f);
+  constexpr int kRows[3][2] = {{0, 5}, {1, 2}, {3, 4}};
+  for (int pair = 0; pair < 3; ++pair) {
+    V r[2][6];
+    for (int j = 0; j < 6; ++j) {
+      if (pair == 0) {
+        r[0][j] = madd(four, d(0, j), madd(m5, d(2, j), d(4, j)));
+        r[1][j] = madd(four, d(1, j), madd(m5, d(3, j), d(5, j)));
+      } else {
+        const V d1 = d(1, j), d2 = d(2, j), d3 = d(3, j), d4 = d(4, j);
+        if (pair == 1) {
+          r[0][j] = madd(m4, d1 + d2, d3 + d4);
+          r[1][j] = madd(four, d1 - d2, d4 - d3);
+        } else {
+          r[0][j] = madd(two, d3 - d1, d4 - d2);
+          r[1][j] = madd(m2, d3 - d1, d4 - d2);
+        }
+      }
+    }
+    for (int q = 0; q < 2; ++q) {
+      V t[6];
+      input_1d(r[q], 1, t, 1);  // (B^T d) B along the row
+      for (int j = 0; j < 6; ++j) out(kRows[pair][q], j, t[j]);
+    }
+  }
 }
 
 // The 1-D output transform y = A^T m of six values into four.
@@ -42,12 +69,32 @@ inline void output_1d(const V* m, int ms, V* y, int ys) {
   y[3 * ys] = madd(eight, d34, d12) + m[5 * ms];
 }
 
-// y = A^T m A, m 6x6 and y 4x4 row-major.
-template <class V>
-inline void output_tile(const V* m, V* y) {
-  V r[24];
-  for (int j = 0; j < 6; ++j) output_1d(m + j, 6, r + j, 6);  // A^T m: 4 x 6
-  for (int i = 0; i < 4; ++i) output_1d(r + 6 * i, 1, y + 4 * i, 1);
+// y = A^T m A for a 6x6 m read as m(i, j), each output row a handed over as row(a, y[4]). A^T's
+// rows in pairs that share their terms, (0, 2) and (1, 3), as in input_tile; output_1d's
+// formulas, so the same bits as all at once.
+template <class V, class Load, class Row>
+[[gnu::always_inline]] inline void output_tile(Load&& m, Row&& row) {
+  const V two(2.f), four(4.f), eight(8.f);
+  for (int pair = 0; pair < 2; ++pair) {
+    V r[2][6];
+    for (int j = 0; j < 6; ++j) {
+      const V m1 = m(1, j), m2 = m(2, j), m3 = m(3, j), m4 = m(4, j);
+      if (pair == 0) {
+        const V s12 = m1 + m2, s34 = m3 + m4;
+        r[0][j] = (m(0, j) + s12) + s34;
+        r[1][j] = madd(four, s34, s12);
+      } else {
+        const V d12 = m1 - m2, d34 = m3 - m4;
+        r[0][j] = madd(two, d34, d12);
+        r[1][j] = madd(eight, d34, d12) + m(5, j);
+      }
+    }
+    for (int q = 0; q < 2; ++q) {
+      V y[4];
+      output_1d(r[q], 1, y, 1);  // (A^T m) A along the row
+      row(pair == 0 ? 2 * q : 2 * q + 1, y);
+    }
+  }
 }
 
 // The 1-D filter transform u = G g of three values into six.
