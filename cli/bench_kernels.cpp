@@ -24,6 +24,7 @@
 #include "core/threads.h"
 #include "nn/builders.h"
 #include "nn/functional.h"
+#include "nn/ops/conv2d_winograd.h"
 #include "nn/ops/eigen_map.h"
 
 namespace kd::cli {
@@ -159,6 +160,11 @@ struct DenseBench {
     const double Ho = double((c.H - 1) / c.stride + 1);
     return 2.0 * double(c.N * c.O * c.C * 9) * Ho * Ho;
   }
+  // The forward without gradients takes Winograd here (nn/ops/conv2d.cpp's rule).
+  bool winograd_forward() const {
+    return F::winograd::applies(kernels::ConvGeom{c.C, c.H, c.W, 3, 3, c.stride, 1}, c.O) &&
+           c.N >= F::winograd::kMinImages;
+  }
   void forward() {
     NoGrad ng;
     F::conv2d(x, w, Var(), int(c.stride), 1, 1);
@@ -178,7 +184,9 @@ int bench_kernels(int argc, char** argv) {
          "GFLOP/s and the percentage of this machine's FMA peak, measured first by the program\n"
          "itself (independent FMA chains on every thread; memory bandwidth by a STREAM triad).\n"
          "The memory-bound KD loss is given as a percentage of a triad over its own bytes (%tri):\n"
-         "a working set that fits in the caches moves faster than the DRAM triad of the first line.",
+         "a working set that fits in the caches moves faster than the DRAM triad of the first line.\n"
+         "Dense 3x3 forwards marked fwd:wino run Winograd F(4x4,3x3) (KD_WINOGRAD=off: the direct\n"
+         "convolution); their GFLOP/s count the direct convolution's work (an effective rate).",
          {{"--threads", "N", "OpenMP threads (default: all cores)"},
           {"--reps", "N", "timed runs per kernel (default 21)"},
           {"--batch", "N", "batch of the reference-model shapes (default 128)"},
@@ -223,21 +231,34 @@ int bench_kernels(int argc, char** argv) {
     }
   }
   // Dense 3x3 convolution (the teacher's layers), whole F::conv2d calls: the padded copies,
-  // the tap kernels (core/kernels/tap_gemm.h) or Eigen where they do not apply, the crops. Its
-  // arithmetic core against its scalar reference is the tap_gemm line after these.
+  // the tap kernels (core/kernels/tap_gemm.h) or Eigen where they do not apply, the crops; the
+  // forward without gradients by Winograd where it applies ("fwd:wino"). GFLOP/s counts the
+  // direct convolution's multiply-adds: for Winograd an effective rate, which can pass the peak.
+  // The tap kernel against its scalar reference is the tap_gemm line after these.
+  bool any_winograd = false;
   for (const DenseCase& c : dense_cases(batch)) {
     DenseBench b(c);
+    const bool wino = b.winograd_forward();
+    any_winograd |= wino;
     for (auto [name, flops, fn] : std::vector<std::tuple<const char*, double, std::function<void()>>>{
-             {"fwd", b.flops(), [&] { b.forward(); }}, {"fwd+bwd", 3 * b.flops(), [&] { b.forward_backward(); }}}) {
+             {wino ? "fwd:wino" : "fwd", b.flops(), [&] { b.forward(); }},
+             {"fwd+bwd", 3 * b.flops(), [&] { b.forward_backward(); }}}) {
       const double ms = median_ms(fn, reps);
       const double gf = flops / (ms * 1e-3) * 1e-9;
-      out["kernels"].push_back({{"kernel", "conv3x3"}, {"shape", c.name}, {"pass", name}, {"ms", ms},
-                                {"gflops", gf}, {"pct_peak", 100 * gf / peak}});
+      out["kernels"].push_back({{"kernel", "conv3x3"},
+                                {"shape", c.name},
+                                {"pass", name},
+                                {"ms", ms},
+                                {"gflops", gf},
+                                {"pct_peak", 100 * gf / peak},
+                                {"algorithm", wino && std::string(name) != "fwd+bwd" ? "winograd" : "direct"}});
       if (!json)
         std::printf("%-44s %-9s %9.4f %8.2f %6.1f%% %9s %8s\n", ("conv3x3 " + c.name).c_str(), name, ms, gf,
                     100 * gf / peak, "-", "-");
     }
   }
+  if (any_winograd && !json)
+    std::printf("(fwd:wino: Winograd F(4x4,3x3); its GFLOP/s and %% peak count the direct convolution's work)\n");
   // The tap GEMM alone on the target shape's padded planes (64 -> 64 channels, 14x14 padded to
   // 16x16, nine taps), one image, its tiles over the threads: the selected variant against the
   // scalar reference (the same FMA order: the same bits).
