@@ -37,7 +37,7 @@ TEST_CASE("phase split: every variant equals the scalar reference, and writes on
           for (float v : want) written += !std::isnan(v);
           CHECK(written == rows * cols);  // each pixel once, nothing else
           for (size_t i = 1; i < ks.size(); ++i) {
-            INFO(ks[i].name << " s=" << s << " cols=" << cols << " col0=" << col0 << " top=" << top);
+            INFO(std::string(ks[i].name) << " s=" << s << " cols=" << cols << " col0=" << col0 << " top=" << top);
             std::vector<float> got(size_t(s * s * plane), NAN);
             a.dst = got.data();
             ks[i].run(a);

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "autograd/gradcheck.h"
@@ -44,22 +47,73 @@ TEST_CASE("winograd transforms: every variant equals the scalar reference bit fo
     for (const kernels::WinogradEpilogue& ep : eps) {
       std::vector<float> u_ref(size_t(36 * kS), NAN), v_ref(size_t(36 * kS), NAN), y_ref(size_t(4 * 4 * kS), NAN);
       ks[0].filter(g.f32(), kO, kC, kMr, u_ref.data(), kS);
-      ks[0].input(x.f32(), shift, n, v_ref.data(), kS);
+      ks[0].input(x.f32(), shift, n, nullptr, v_ref.data(), kS);
       ks[0].output(m.f32(), kS, n, ep, y_ref.data(), 4 * kS);
       for (size_t i = 1; i < ks.size(); ++i) {
-        INFO(ks[i].name << " n=" << n << " scale " << ep.scale);
+        INFO(std::string(ks[i].name) << " n=" << n << " scale " << ep.scale);
         std::vector<float> u(size_t(36 * kS), NAN), v(size_t(36 * kS), NAN), y(size_t(4 * 4 * kS), NAN);
         ks[i].filter(g.f32(), kO, kC, kMr, u.data(), kS);
-        ks[i].input(x.f32(), shift, n, v.data(), kS);
+        ks[i].input(x.f32(), shift, n, nullptr, v.data(), kS);
         ks[i].output(m.f32(), kS, n, ep, y.data(), 4 * kS);
         CHECK(same(u, u_ref));
-        CHECK(same(v, v_ref));
-        CHECK(same(y, y_ref));
+        // v rows up to n; past them a variant may write 16 more floats.
+        for (int e = 0; e < 36; ++e) {
+          CHECK(same(std::vector<float>(v.begin() + e * kS, v.begin() + e * kS + n),
+                     std::vector<float>(v_ref.begin() + e * kS, v_ref.begin() + e * kS + n)));
+          for (int64_t q = n + 16; q < kS; ++q) REQUIRE(std::isnan(v[size_t(e * kS + q)]));
+        }
+        // The output rows up to 4n; past them a variant may write up to 4 * round_up(n, 16).
+        for (int a = 0; a < 4; ++a) {
+          CHECK(same(std::vector<float>(y.begin() + a * 4 * kS, y.begin() + a * 4 * kS + 4 * n),
+                     std::vector<float>(y_ref.begin() + a * 4 * kS, y_ref.begin() + a * 4 * kS + 4 * n)));
+          for (int64_t q = 4 * ((n + 15) / 16 * 16); q < 4 * kS; ++q) REQUIRE(std::isnan(y[size_t(a * 4 * kS + q)]));
+        }
       }
       if (n == 100 && ep.hi == 1.5f) {  // the clamp did cut on both sides, and the NaN came through
         CHECK(std::count(y_ref.begin(), y_ref.begin() + 400, 1.5f) > 0);
         CHECK(std::count(y_ref.begin(), y_ref.begin() + 400, -1.f) > 0);
         CHECK(std::isnan(y_ref[4 * 5]));
+      }
+    }
+}
+
+TEST_CASE("winograd input transform: dropped tiles, every variant as the reference") {
+  const std::vector<kernels::WinogradKernel> ks = kernels::winograd_kernels();
+  int64_t shift[36];
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 6; ++j) shift[i * 6 + j] = 300 * i + 7 * j + j % 2;
+  constexpr int64_t kS = 150;  // row stride: room for 16 floats past the last tile
+  Tensor x = test::randn({1900}, 14);
+  // Keep patterns: every tile; the padded layout's (2 of 3, 7 of 8); none; irregular.
+  std::vector<std::vector<uint8_t>> keeps;
+  for (auto [period, kept] : std::vector<std::pair<int, int>>{{1, 1}, {3, 2}, {8, 7}, {5, 0}}) {
+    keeps.emplace_back(128);
+    for (int t = 0; t < 128; ++t) keeps.back()[size_t(t)] = t % period < kept;
+  }
+  keeps.emplace_back(128);
+  for (int t = 0; t < 128; ++t) keeps.back()[size_t(t)] = (t * 7 + t / 5) % 3 != 0;
+  for (const std::vector<uint8_t>& keep : keeps)
+    for (int64_t n : {1, 5, 16, 17, 40, 100, 128}) {
+      const int64_t want = std::count(keep.begin(), keep.begin() + n, uint8_t(1));
+      std::vector<float> v_ref(size_t(36 * kS), NAN);
+      CHECK(ks[0].input(x.f32(), shift, n, keep.data(), v_ref.data(), kS) == want);
+      // The reference writes exactly the kept tiles, in order: tile j of row xi is the transform
+      // of the j-th kept tile (checked against the unfiltered transform).
+      std::vector<float> all(size_t(36 * kS), NAN);
+      ks[0].input(x.f32(), shift, n, nullptr, all.data(), kS);
+      for (int64_t t = 0, j = 0; t < n; ++t)
+        if (keep[size_t(t)]) {
+          for (int e = 0; e < 36; ++e) REQUIRE(v_ref[size_t(e * kS + j)] == all[size_t(e * kS + t)]);
+          ++j;
+        }
+      for (size_t i = 1; i < ks.size(); ++i) {
+        INFO(std::string(ks[i].name) << " n=" << n << " kept " << want);
+        std::vector<float> v(size_t(36 * kS), NAN);
+        CHECK(ks[i].input(x.f32(), shift, n, keep.data(), v.data(), kS) == want);
+        for (int e = 0; e < 36; ++e) {
+          for (int64_t j = 0; j < want; ++j) REQUIRE(v[size_t(e * kS + j)] == v_ref[size_t(e * kS + j)]);
+          for (int64_t j = want + 16; j < kS; ++j) REQUIRE(std::isnan(v[size_t(e * kS + j)]));  // within its room
+        }
       }
     }
 }
@@ -74,7 +128,7 @@ TEST_CASE("winograd transforms: one tile by hand") {
   for (int e = 0; e < 36; ++e) d[e] = float(e * e % 7) - 2.f;
   int64_t shift[36];
   for (int e = 0; e < 36; ++e) shift[e] = e;
-  kernels::winograd_input_scalar(d, shift, 1, v, 1);
+  kernels::winograd_input_scalar(d, shift, 1, nullptr, v, 1);
   for (int e = 0; e < 36; ++e) v[e] *= u[e];
   kernels::winograd_output_scalar(v, 1, 1, kernels::WinogradEpilogue{}, y, 4);
   for (int a = 0; a < 4; ++a)

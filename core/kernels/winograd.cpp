@@ -37,10 +37,16 @@ void winograd_filter_scalar(const float* w, int64_t O, int64_t C, int64_t mr, fl
   }
 }
 
-void winograd_input_scalar(const float* x, const int64_t* shift, int64_t n, float* v, int64_t v_stride) {
-  for (int64_t k = 0; k < n; ++k)
-    winograd_math::input_tile<float>([&](int i, int j) { return x[shift[i * 6 + j] + k]; },
-                                     [&](int i, int j, float t) { v[(i * 6 + j) * v_stride + k] = t; });
+int64_t winograd_input_scalar(const float* x, const int64_t* shift, int64_t n, const uint8_t* keep, float* v,
+                              int64_t v_stride) {
+  int64_t j = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    if (keep && !keep[k]) continue;
+    winograd_math::input_tile<float>([&](int a, int b) { return x[shift[a * 6 + b] + k]; },
+                                     [&](int a, int b, float t) { v[(a * 6 + b) * v_stride + j] = t; });
+    ++j;
+  }
+  return j;
 }
 
 void winograd_output_scalar(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y,
@@ -53,13 +59,13 @@ void winograd_output_scalar(const float* m, int64_t m_stride, int64_t n, const W
 }
 
 namespace {
-const WinogradKernel kRef{"ref", winograd_filter_scalar, winograd_input_scalar, winograd_output_scalar};
+const WinogradKernel kRef{"ref", winograd_filter_scalar, winograd_input_scalar, winograd_output_scalar, false};
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-const WinogradKernel kAvx2{"avx2", avx2::winograd_filter, avx2::winograd_input, avx2::winograd_output};
-const WinogradKernel kAvx512{"avx512", avx512::winograd_filter, avx512::winograd_input, avx512::winograd_output};
+const WinogradKernel kAvx2{"avx2", avx2::winograd_filter, avx2::winograd_input, avx2::winograd_output, false};
+const WinogradKernel kAvx512{"avx512", avx512::winograd_filter, avx512::winograd_input, avx512::winograd_output, true};
 #endif
 #if !defined(KD_SCALAR_ONLY) && defined(__aarch64__)
-const WinogradKernel kNeon{"neon", neon::winograd_filter, neon::winograd_input, neon::winograd_output};
+const WinogradKernel kNeon{"neon", neon::winograd_filter, neon::winograd_input, neon::winograd_output, false};
 #endif
 
 const WinogradKernel* kernel_for(Isa isa) {

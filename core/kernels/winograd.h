@@ -49,18 +49,30 @@ struct WinogradEpilogue {
 // by index instead of transformed and packed in two passes: the packing of 36 matrices per layer
 // took 38% of a batch-1 teacher pass on one thread.)
 void winograd_filter_scalar(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride);
-// For k in [0, n): v[xi * v_stride + k] = (B^T d_k B)[xi], d_k(i, j) = x[shift[i*6 + j] + k].
-void winograd_input_scalar(const float* x, const int64_t* shift, int64_t n, float* v, int64_t v_stride);
+// For the tiles k in [0, n) with keep[k] != 0 (all of them if keep is null), in order, j = 0, 1, ...:
+// v[xi * v_stride + j] = (B^T d_k B)[xi], d_k(i, j) = x[shift[i*6 + j] + k]; returns the count.
+// The padded layout's tile columns past each image's edge are garbage (1/8 to 1/3 of the tiles
+// for the teacher's 28x28 to 7x7 layers); dropping them here keeps them out of the GEMMs.
+// Room the callers leave (the AVX-512 variant computes whole vectors of 16 tiles): x is read up
+// to shift + n + 15, and each v row is written up to 16 floats past its last tile.
+int64_t winograd_input_scalar(const float* x, const int64_t* shift, int64_t n, const uint8_t* keep, float* v,
+                              int64_t v_stride);
 // For k in [0, n): the 4x4 tile A^T m_k A, m_k[xi] = m[xi * m_stride + k], through the epilogue,
-// written as four interleaved rows: y[a * y_stride + 4k + b] = ep(Y_k(a, b)).
+// written as four interleaved rows: y[a * y_stride + 4k + b] = ep(Y_k(a, b)). Room the callers
+// leave: each m row is read up to 15 floats past n, and each y row written up to
+// 4 * round_up(n, 16) floats.
 void winograd_output_scalar(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y,
                             int64_t y_stride);
 
 struct WinogradKernel {
   const char* name;
   void (*filter)(const float*, int64_t, int64_t, int64_t, float*, int64_t);
-  void (*input)(const float*, const int64_t*, int64_t, float*, int64_t);
+  int64_t (*input)(const float*, const int64_t*, int64_t, const uint8_t*, float*, int64_t);
   void (*output)(const float*, int64_t, int64_t, const WinogradEpilogue&, float*, int64_t);
+  // Whether dropping tiles is fast (AVX-512: compress the lanes kept, one instruction per
+  // vector). The others drop them lane by lane, slower than computing the garbage tiles: their
+  // callers keep every tile.
+  bool drops_fast;
 };
 // The selected variant; nullptr under KD_KERNELS=ref, where the convolution keeps its direct
 // definition (nn/ops/conv2d_winograd.h) so that a reference run audits Winograd's rounding too,
@@ -74,7 +86,8 @@ std::vector<WinogradKernel> winograd_kernels();
 #define KD_DECLARE_WINOGRAD(ns)                                                                           \
   namespace ns {                                                                                          \
   void winograd_filter(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride);     \
-  void winograd_input(const float* x, const int64_t* shift, int64_t n, float* v, int64_t v_stride);       \
+  int64_t winograd_input(const float* x, const int64_t* shift, int64_t n, const uint8_t* keep, float* v,  \
+                         int64_t v_stride);                                                               \
   void winograd_output(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y, \
                        int64_t y_stride);                                                                 \
   }

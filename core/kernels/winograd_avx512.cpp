@@ -6,8 +6,9 @@ using A = xsimd::avx512f;
 void winograd_filter(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride) {
   simd::winograd_filter<A>(w, O, C, mr, u, u_stride);
 }
-void winograd_input(const float* x, const int64_t* shift, int64_t n, float* v, int64_t v_stride) {
-  simd::winograd_input<A>(x, shift, n, v, v_stride);
+int64_t winograd_input(const float* x, const int64_t* shift, int64_t n, const uint8_t* keep, float* v,
+                       int64_t v_stride) {
+  return simd::winograd_input<A>(x, shift, n, keep, v, v_stride);
 }
 void winograd_output(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y,
                      int64_t y_stride) {

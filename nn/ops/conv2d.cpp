@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "core/kernels/depthwise.h"
@@ -336,6 +337,8 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int padding, in
   if (bc.defined()) ep.bias = bc.f32();
   const bool training =
       grad_enabled() && (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()));
+  std::optional<WeightCacheBypass> temporary_weights;  // a copy: its address is not the weights'
+  if (!w.value().is_contiguous()) temporary_weights.emplace();
   Tensor y = conv_forward(xc, wc, ep, s, !training);
   std::vector<Var> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
@@ -373,6 +376,8 @@ Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b
   ep.scale = K;
   ep.bias = Sh;
   ep.lo = lo, ep.hi = hi;
+  std::optional<WeightCacheBypass> temporary_weights;  // a copy: its address is not the weights'
+  if (!w.is_contiguous()) temporary_weights.emplace();
   return conv_forward(xc, wc, ep, s, true);
 }
 

@@ -15,9 +15,9 @@ constexpr int kM = kernels::kWinogradTile, kP = kernels::kWinogradPatch, kXi = k
 
 padded::Layout tile_layout(const ConvGeom& g, int64_t G) { return padded::make_tile_layout(g.C, g.H, g.W, kM, G); }
 
-// Tiles per chunk: the transforms and GEMMs of a call run chunk by chunk, so that a chunk's V
-// and M (36 planes each) stay in the caches between the passes; a multiple of the tap GEMM's
-// column tile (48 on AVX-512).
+// Real tiles per chunk (at most; more if one image's tile row has more): the transforms and GEMMs
+// of a call run chunk by chunk, so that a chunk's V and M (36 planes each) stay in the caches
+// between the passes; a multiple of the tap GEMM's column tile (48 on AVX-512).
 constexpr int64_t kChunk = 48;
 // Tile columns per call: the padded copy's size (it too should stay in the caches; 384 and 96
 // were slower for the teacher's layers, bench/RESULTS.md).
@@ -59,9 +59,31 @@ int64_t images_per_call(const ConvGeom& g, int64_t N, int threads) {
   return (N + threads * per_thread - 1) / (threads * per_thread);
 }
 
+namespace {
+// How a call walks its tiles: chunks of whole image tile rows (Ws / 4 tile columns each, of which
+// the first `kept` are real; every one of them kept where the transforms cannot drop tiles fast),
+// `per_chunk` of them, at most `cap` kept tiles per chunk. V's rows leave 16 floats of room for
+// the input transform's last stores.
+struct Chunking {
+  int64_t period, kept, per_chunk, cap, v_pitch, row_pitch;
+};
+Chunking chunking(const padded::Layout& L) {
+  Chunking ch{};
+  ch.period = L.Ws / kM;
+  ch.kept = transforms().drops_fast ? L.Wo : ch.period;
+  ch.per_chunk = std::max<int64_t>(1, kChunk / ch.kept);
+  ch.cap = ch.per_chunk * ch.kept;
+  ch.v_pitch = ch.cap + 16;
+  ch.row_pitch = kM * ((ch.cap + 15) / 16 * 16);  // the output transform writes whole vectors
+  return ch;
+}
+}  // namespace
+
 size_t scratch_floats(const ConvGeom& g, int64_t O, int64_t G) {
   const padded::Layout L = tile_layout(g, G);
-  return size_t(L.total + kXi * (g.C + O) * kChunk + kernels::kTapGemmSlack + kM * kM * kChunk);
+  const Chunking ch = chunking(L);
+  return size_t(L.total + kXi * g.C * ch.v_pitch + kernels::kTapGemmSlack + kXi * O * ch.cap + kM * ch.row_pitch +
+                ch.per_chunk * ch.period);
 }
 
 void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const ConvGeom& g, float* scratch, float* y,
@@ -69,45 +91,44 @@ void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const
   const kernels::WinogradKernel& k = transforms();
   const int64_t O = w.u[0].O, C = g.C, H = g.H, W = g.W, HW = H * W;
   const padded::Layout L = tile_layout(g, G);
+  const Chunking ch = chunking(L);
   float* xp = scratch;
   // A chunk's transformed input and GEMM results, channel-major: each channel's 36 planes are one
-  // block of 36 x kChunk floats, which the transforms write and read as a whole (36 planes C or
-  // O channels apart, as xi-major planes would be, were 36 streams that defeated the prefetchers).
-  float* V = xp + L.total;                                   // [C][36][kChunk], then the tap GEMM's slack
-  float* M = V + kXi * C * kChunk + kernels::kTapGemmSlack;  // [O][36][kChunk]
-  float* rows = M + kXi * O * kChunk;                        // [4][4 kChunk]: one channel's output rows
+  // block, which the transforms write and read as a whole (36 planes C or O channels apart, as
+  // xi-major planes would be, were 36 streams that defeated the prefetchers).
+  float* V = xp + L.total;                                       // [C][36][v_pitch], then the GEMM's slack
+  float* M = V + kXi * C * ch.v_pitch + kernels::kTapGemmSlack;  // [O][36][cap]
+  float* rows = M + kXi * O * ch.cap;  // [4][row_pitch]: one channel's output rows (and M's read slack)
+  uint8_t* keep = reinterpret_cast<uint8_t*>(rows + kM * ch.row_pitch);  // per tile column of a chunk
+  for (int64_t t = 0; t < ch.per_chunk * ch.period; ++t) keep[t] = t % ch.period < ch.kept;
   padded::build(x, x_image, C, L, xp);
   int64_t shift[kXi];
   for (int i = 0; i < kP; ++i)
     for (int j = 0; j < kP; ++j) shift[i * kP + j] = L.shift(i, j);
-  // Each image's tile row: tiles [t, t + L.Wo), its output rows from dst (at most 4 of them).
-  struct Run {
-    int64_t t, dst, h;
-  };
-  std::vector<Run> runs;
-  for (int64_t th = 0; th < L.Ho; ++th)
-    for (int64_t n = 0; n < G; ++n)
-      runs.push_back({L.out_col(n, th), n * y_image + kM * th * W, std::min<int64_t>(kM, H - kM * th)});
-  const int64_t zero = 0;
-  for (int64_t t0 = 0; t0 < L.cols; t0 += kChunk) {
-    const int64_t nb = std::min(kChunk, L.cols - t0), t1 = t0 + nb;
-    for (int64_t c = 0; c < C; ++c) k.input(xp + c * L.pitch + t0, shift, nb, V + c * kXi * kChunk, kChunk);
+  const int64_t zero = 0, span = ch.per_chunk * ch.period;  // tile columns per chunk
+  for (int64_t t0 = 0; t0 < L.cols; t0 += span) {
+    const int64_t np = std::min(span, L.cols - t0);  // a whole number of image tile rows
+    int64_t nb = 0;                                  // the chunk's kept tiles
+    for (int64_t c = 0; c < C; ++c)
+      nb = k.input(xp + c * L.pitch + t0, shift, np, keep, V + c * kXi * ch.v_pitch, ch.v_pitch);
     for (int e = 0; e < kXi; ++e) {
-      const kernels::TapGemmArgs a{V + e * kChunk, kXi * kChunk, &zero, nb, M + e * kChunk, kXi * kChunk};
+      const kernels::TapGemmArgs a{V + e * ch.v_pitch, kXi * ch.v_pitch, &zero, nb, M + e * ch.cap, kXi * ch.cap};
       kernels::tap_gemm(w.u[size_t(e)], a, 0, kernels::tap_gemm_tiles(w.u[size_t(e)], nb));
     }
     for (int64_t o = 0; o < O; ++o) {
       const kernels::WinogradEpilogue e{ep.scale ? ep.scale[o] : 1.f, ep.bias ? ep.bias[o] : 0.f, ep.lo, ep.hi};
-      k.output(M + o * kXi * kChunk, kChunk, nb, e, rows, kM * kChunk);
-      // Tile t of this chunk is at 4 (t - t0) + b of the interleaved rows.
+      k.output(M + o * kXi * ch.cap, ch.cap, nb, e, rows, ch.row_pitch);
+      // Image n's tile row th starts at tile column th*R + n*period: in this chunk, at kept tile
+      // (column - t0) / period * kept, whose 4x4 outputs are at 4 * that of the rows.
       float* yo = y + o * HW;
-      for (const Run& r : runs) {
-        const int64_t b = std::max(r.t, t0), end = std::min(r.t + L.Wo, t1);
-        if (b >= end) continue;
-        const int64_t col = kM * (b - r.t), count = std::min(kM * (end - b), W - col);
-        for (int64_t a = 0; a < r.h; ++a)
-          std::memcpy(yo + r.dst + a * W + col, rows + a * kM * kChunk + kM * (b - t0), sizeof(float) * size_t(count));
-      }
+      for (int64_t th = t0 / L.R; th * L.R < t0 + np; ++th)
+        for (int64_t n = 0; n < G; ++n) {
+          const int64_t t = L.out_col(n, th);
+          if (t < t0 || t >= t0 + np) continue;
+          const float* src = rows + kM * ((t - t0) / ch.period * ch.kept);
+          for (int64_t a = 0; a < kM && kM * th + a < H; ++a)
+            std::memcpy(yo + n * y_image + (kM * th + a) * W, src + a * ch.row_pitch, sizeof(float) * size_t(W));
+        }
     }
   }
 }

@@ -9,6 +9,9 @@ thread_local WeightCache* t_active = nullptr;
 WeightCacheUse::WeightCacheUse(WeightCache& cache) : outer_(t_active) { t_active = &cache; }
 WeightCacheUse::~WeightCacheUse() { t_active = outer_; }
 
+WeightCacheBypass::WeightCacheBypass() : outer_(t_active) { t_active = nullptr; }
+WeightCacheBypass::~WeightCacheBypass() { t_active = outer_; }
+
 WeightCache* active_weight_cache() { return t_active; }
 
 std::shared_ptr<const void> WeightCache::get(const float* weights, int64_t numel, int kind,

@@ -47,6 +47,20 @@ class WeightCacheUse {
 template <class T, class Make>
 std::shared_ptr<const T> cached_weights(const float* weights, int64_t numel, int kind, Make make);
 
+// Detaches this thread's cache for the lifetime of the object: for weights that are a temporary
+// copy (a non-contiguous weight tensor made contiguous), whose address a later temporary may
+// reuse within the same pass.
+class WeightCacheBypass {
+ public:
+  WeightCacheBypass();
+  ~WeightCacheBypass();
+  WeightCacheBypass(const WeightCacheBypass&) = delete;
+  WeightCacheBypass& operator=(const WeightCacheBypass&) = delete;
+
+ private:
+  WeightCache* outer_;
+};
+
 // This thread's attached cache, or nullptr.
 WeightCache* active_weight_cache();
 

@@ -1,0 +1,50 @@
+// The per-pass cache of derived weights (nn/ops/weight_cache.h): made once per key while a cache
+// is attached, nothing cached without one or under a bypass, one cache shared by threads.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "nn/ops/weight_cache.h"
+
+using namespace kd;
+
+TEST_CASE("weight cache: made once per weights and kind while attached, never otherwise") {
+  const std::vector<float> w1(9, 1.f), w2(9, 2.f);
+  int made = 0;
+  auto make = [&] { return ++made; };
+  CHECK(F::active_weight_cache() == nullptr);
+  CHECK(*F::cached_weights<int>(w1.data(), 9, 1, make) == 1);  // no cache: made every time
+  CHECK(*F::cached_weights<int>(w1.data(), 9, 1, make) == 2);
+  F::WeightCache cache;
+  {
+    F::WeightCacheUse use(cache);
+    CHECK(F::active_weight_cache() == &cache);
+    CHECK(*F::cached_weights<int>(w1.data(), 9, 1, make) == 3);
+    CHECK(*F::cached_weights<int>(w1.data(), 9, 1, make) == 3);  // reused
+    CHECK(*F::cached_weights<int>(w1.data(), 9, 2, make) == 4);  // another kind
+    CHECK(*F::cached_weights<int>(w2.data(), 9, 1, make) == 5);  // other weights
+    CHECK(*F::cached_weights<int>(w1.data(), 8, 1, make) == 6);  // another size at that address
+    {
+      F::WeightCacheBypass bypass;
+      CHECK(F::active_weight_cache() == nullptr);
+      CHECK(*F::cached_weights<int>(w1.data(), 9, 1, make) == 7);
+    }
+    CHECK(*F::cached_weights<int>(w1.data(), 9, 1, make) == 3);
+  }
+  CHECK(F::active_weight_cache() == nullptr);
+  // Threads attached to one cache share its entries: one make for all of them.
+  std::atomic<int> made_shared{0};
+  std::vector<std::thread> threads;
+  std::vector<int> got(4, 0);
+  F::WeightCache shared;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      F::WeightCacheUse use(shared);
+      got[size_t(t)] = *F::cached_weights<int>(w2.data(), 9, 3, [&] { return 100 + made_shared++; });
+    });
+  for (std::thread& t : threads) t.join();
+  CHECK(made_shared == 1);
+  for (int v : got) CHECK(v == 100);
+}
