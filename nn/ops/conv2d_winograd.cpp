@@ -28,21 +28,19 @@ const kernels::WinogradKernel& transforms() {
   return selected ? *selected : kernels::winograd_reference();
 }
 
+}  // namespace
+
 // U [36][O][C], each xi's matrix written straight into the tap GEMM's packed layout.
-Weights transform_weights(const float* filters, int64_t O, int64_t C) {
+Weights forward_weights(const float* w, int64_t O, int64_t C) {
   const kernels::TapGemmWeights shape{.O = O, .C = C, .taps = 1};
   const int mr = kernels::tap_gemm_mr();
   const int64_t per = kernels::tap_gemm_packed_floats(shape);
-  Weights w;
-  w.buffer = Tensor::empty({kXi * per});
-  transforms().filter(filters, O, C, mr, w.buffer.f32(), per);
-  for (int e = 0; e < kXi; ++e) w.u[size_t(e)] = kernels::tap_gemm_packed_view(shape, mr, w.buffer.f32() + e * per);
-  return w;
+  Weights u;
+  u.buffer = Tensor::empty({kXi * per});
+  transforms().filter(w, O, C, mr, u.buffer.f32(), per);
+  for (int e = 0; e < kXi; ++e) u.u[size_t(e)] = kernels::tap_gemm_packed_view(shape, mr, u.buffer.f32() + e * per);
+  return u;
 }
-
-}  // namespace
-
-Weights forward_weights(const float* w, int64_t O, int64_t C) { return transform_weights(w, O, C); }
 
 bool applies(const ConvGeom& g, int64_t O) {
   return kernels::winograd_selected() != nullptr && g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pad == 1 && g.C >= 8 &&

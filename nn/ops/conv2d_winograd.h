@@ -3,14 +3,17 @@
 //   1. the padded copy of the input, split into its row and column phases mod 4
 //      (nn/ops/padded_layout.h, make_tile_layout): element (i, j) of consecutive tiles' 6x6
 //      patches is then one contiguous run;
-//   2. the input transform, channel by channel: V[xi][c][tile], 36 planes;
+// then chunk by chunk (whole image tile rows, up to 48 real tiles, so that V and M stay in the
+// caches):
+//   2. the input transform, channel by channel: V[c][xi][tile]. As in the tap path the tiles are
+//      numbered over the padded rows, so the last tile column of each image is garbage; the
+//      AVX-512 transform drops those tiles here, the others carry them to pass 4;
 //   3. 36 GEMMs on the tap kernel (one tap each): M[xi] = U[xi] x V[xi];
 //   4. the output transform with the epilogue, output channel by channel, into four interleaved
-//      rows per tile row, copied into the output's rows.
-// As in the tap path, the tiles are numbered over the padded rows (R columns per tile row), so a
-// few columns per row are garbage and are dropped in pass 4.
-// Used where a SIMD variant of the transforms is selected (so not under KD_KERNELS=ref, whose runs
-// keep the direct convolution's definition) and the GEMMs are large enough (applies).
+//      rows per tile row, each image's rows copied into the output.
+// Used where a SIMD variant of the transforms is selected (so not under KD_KERNELS=ref or
+// KD_WINOGRAD=off, whose runs keep the direct convolution's definition), for forward passes
+// without gradient (nn/ops/conv2d.cpp says why) on enough images (kMinImages).
 #pragma once
 #include <array>
 #include <cstddef>
