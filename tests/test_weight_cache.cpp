@@ -10,28 +10,29 @@
 
 using namespace kd;
 
-TEST_CASE("weight cache: made once per weights and kind while attached, never otherwise") {
+TEST_CASE("weight cache: made once per weights, shape and kind while attached, never otherwise") {
   const std::vector<float> w1(9, 1.f), w2(9, 2.f);
+  const F::WeightShape k9{1, 1, 3, 3, 1}, k9by1{1, 1, 9, 1, 1};  // one 3x3 filter; the same floats as 9x1
   int made = 0;
   auto make = [&] { return ++made; };
   CHECK(F::active_weight_cache() == nullptr);
-  CHECK(*F::cached_weights<int>(w1.data(), 9, 1, make) == 1);  // no cache: made every time
-  CHECK(*F::cached_weights<int>(w1.data(), 9, 1, make) == 2);
+  CHECK(*F::cached_weights<int>(w1.data(), k9, 1, make) == 1);  // no cache: made every time
+  CHECK(*F::cached_weights<int>(w1.data(), k9, 1, make) == 2);
   F::WeightCache cache;
   {
     F::WeightCacheUse use(cache);
     CHECK(F::active_weight_cache() == &cache);
-    CHECK(*F::cached_weights<int>(w1.data(), 9, 1, make) == 3);
-    CHECK(*F::cached_weights<int>(w1.data(), 9, 1, make) == 3);  // reused
-    CHECK(*F::cached_weights<int>(w1.data(), 9, 2, make) == 4);  // another kind
-    CHECK(*F::cached_weights<int>(w2.data(), 9, 1, make) == 5);  // other weights
-    CHECK(*F::cached_weights<int>(w1.data(), 8, 1, make) == 6);  // another size at that address
+    CHECK(*F::cached_weights<int>(w1.data(), k9, 1, make) == 3);
+    CHECK(*F::cached_weights<int>(w1.data(), k9, 1, make) == 3);     // reused
+    CHECK(*F::cached_weights<int>(w1.data(), k9, 2, make) == 4);     // another kind
+    CHECK(*F::cached_weights<int>(w2.data(), k9, 1, make) == 5);     // other weights
+    CHECK(*F::cached_weights<int>(w1.data(), k9by1, 1, make) == 6);  // read another way at that address
     {
       F::WeightCacheBypass bypass;
       CHECK(F::active_weight_cache() == nullptr);
-      CHECK(*F::cached_weights<int>(w1.data(), 9, 1, make) == 7);
+      CHECK(*F::cached_weights<int>(w1.data(), k9, 1, make) == 7);
     }
-    CHECK(*F::cached_weights<int>(w1.data(), 9, 1, make) == 3);
+    CHECK(*F::cached_weights<int>(w1.data(), k9, 1, make) == 3);
   }
   CHECK(F::active_weight_cache() == nullptr);
   // Threads attached to one cache share its entries: one make for all of them.
@@ -42,7 +43,7 @@ TEST_CASE("weight cache: made once per weights and kind while attached, never ot
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&, t] {
       F::WeightCacheUse use(shared);
-      got[size_t(t)] = *F::cached_weights<int>(w2.data(), 9, 3, [&] { return 100 + made_shared++; });
+      got[size_t(t)] = *F::cached_weights<int>(w2.data(), k9, 3, [&] { return 100 + made_shared++; });
     });
   for (std::thread& t : threads) t.join();
   CHECK(made_shared == 1);

@@ -49,6 +49,7 @@ struct ConvShape {
   bool shifted_backward() const { return dense() && shifted::applies_backward(geom); }
   bool shifted_weight() const { return dense() && shifted::applies_weight(geom); }
   bool winograd() const { return dense() && groups == 1 && winograd::applies(geom, O); }
+  WeightShape weight_shape() const { return {O, Cg, kh, kw, groups}; }
 };
 
 ConvShape conv_shape(const Tensor& x, const Tensor& w, int stride, int pad, int groups) {
@@ -118,7 +119,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
     // share each image's tap tiles below).
     const int threads = omp_in_parallel() ? 1 : num_threads();
     const std::shared_ptr<const winograd::Weights> wp = cached_weights<winograd::Weights>(
-        Wt, s.O * K, kWinogradForward, [&] { return winograd::forward_weights(Wt, s.O, s.C); });
+        Wt, s.weight_shape(), kWinogradForward, [&] { return winograd::forward_weights(Wt, s.O, s.C); });
     const winograd::Weights& w = *wp;
     const int64_t G = winograd::images_per_call(s.geom, s.N, threads), calls = (s.N + G - 1) / G;
     parallel_for(calls, calls > 1, [&](int64_t call) {
@@ -135,7 +136,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
     const bool split_tiles = s.N < threads && s.Og * s.Ho * s.Wo * K >= (int64_t(1) << 20);
     // The weights read in place for a single image; packed once for a batch (see tap_gemm.h).
     const std::shared_ptr<const PackedWeights> packed =
-        cached_weights<PackedWeights>(Wt, s.O * K, s.N > 1 ? kTapForwardPacked : kTapForwardInPlace, [&] {
+        cached_weights<PackedWeights>(Wt, s.weight_shape(), s.N > 1 ? kTapForwardPacked : kTapForwardInPlace, [&] {
           PackedWeights p;
           p.views = group_weights(Wt, s, s.N > 1, false, p.buffer);
           return p;
