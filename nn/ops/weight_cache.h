@@ -3,9 +3,11 @@
 // runs a batch as slices over the threads (nn/model.cpp), and each slice called every conv op
 // anew: the teacher's filter transforms, repeated for its 4 slices of a batch of 64, took 11% of
 // the pass. While a WeightCache is attached, conv ops look their derived weights up by the
-// weight tensor's address, the shape they read it with and a kind tag; the first caller computes them under a lock,
-// the other slices reuse them. The scope must cover only code that does not change weights
-// (inference), and the weight tensors must outlive it; outside a scope nothing is cached.
+// weight tensor's address, the shape they read it with and a kind tag; the first caller computes
+// them under a lock, the other slices reuse them. A WeightCache is shared by the slices' threads;
+// each thread attaches it with a WeightCacheUse (thread-local, so other work elsewhere in the
+// process never sees it). Attach it only around code that does not change weights (inference) on
+// weight tensors that outlive it; with none attached nothing is cached.
 #pragma once
 #include <array>
 #include <cstdint>
