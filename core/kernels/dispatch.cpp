@@ -4,9 +4,9 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "core/kernels/deinterleave.h"
 #include "core/kernels/dw_u8.h"
 #include "core/kernels/gemm_u8s8.h"
+#include "core/kernels/phase_split.h"
 #include "core/kernels/tap_gemm.h"
 #include "core/kernels/winograd.h"
 #if defined(__aarch64__)
@@ -113,9 +113,9 @@ std::vector<KernelVariant> kernel_variants() {
                              "(core/kernels/winograd.h, nn/ops/conv2d_winograd.h)"
                            : "not used under KD_KERNELS=ref: the direct convolution (tap kernel) instead"},
       {"padded copies: phase split of rows (stride 2, Winograd)", phase_split_selected().name,
-       std::string(phase_split_selected().name) == "ref" ? "strided scalar loops (core/kernels/deinterleave.h)"
+       std::string(phase_split_selected().name) == "ref" ? "strided scalar loops (core/kernels/phase_split.h)"
                                                          : "permutes of 32/64 floats, all rows in one loop "
-                                                           "(core/kernels/deinterleave.h)"},
+                                                           "(core/kernels/phase_split.h)"},
       {"dense conv, other shapes and gradients", "eigen",
        "Eigen GEMM (vectorized at compile time): 1x1 in place, else im2col / col2im"},
       {"int8 GEMM u8 x s8 -> s32", gemm_s8_name(gemm_s8_selected()),

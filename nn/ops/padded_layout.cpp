@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "core/kernels/deinterleave.h"
+#include "core/kernels/phase_split.h"
 #include "core/kernels/tap_gemm.h"
 
 namespace kd::F::padded {

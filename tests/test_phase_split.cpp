@@ -1,4 +1,4 @@
-// The phase split of the padded copies (core/kernels/deinterleave.h): every variant against the
+// The phase split of the padded copies (core/kernels/phase_split.h): every variant against the
 // scalar reference, at row lengths around the AVX-512 variant's 32- and 64-float chunks, odd
 // offsets, writing nothing outside the pixels' places.
 #include <doctest/doctest.h>
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/kernels/deinterleave.h"
+#include "core/kernels/phase_split.h"
 
 using namespace kd;
 

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "core/kernels/deinterleave.h"
+#include "core/kernels/phase_split.h"
 
 namespace kd::kernels::avx512 {
 

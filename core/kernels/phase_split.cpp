@@ -1,4 +1,4 @@
-#include "core/kernels/deinterleave.h"
+#include "core/kernels/phase_split.h"
 
 #include "core/kernels/dispatch.h"
 
