@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -273,7 +274,7 @@ int bench_kernels(int argc, char** argv) {
     for (int i = 0; i < 9; ++i) shift[i] = (i / 3) * Wp + i % 3;
     const kernels::TapGemmWeights A{
         .w = w.data(), .rows = 1, .sb = C * 9, .so = 0, .sc = 9, .st = 1, .O = O, .C = C, .taps = 9};
-    const kernels::TapGemmArgs args{x.data(), Hp * Wp, shift, Ho * Wp, y.data(), Ho * Wp};
+    const kernels::TapGemmArgs args{x.data(), Hp * Wp, shift, Ho * Wp, y.data(), Ho * Wp, {}};
     auto timed = [&](const kernels::TapGemmKernel& k, int n) {
       const int64_t tiles = k.tiles(O, args.cols);
       return median_ms([&] { parallel_for_range(tiles, true, [&](int64_t b, int64_t e) { k.run(A, args, b, e); }); },
@@ -364,6 +365,57 @@ int bench_kernels(int argc, char** argv) {
                       ("pointwise layout NCHW " + std::string(shape)).c_str(), "fwd", nchw, gf, 100 * gf / peak, nhwc,
                       nchw / nhwc);
       }
+    // The student's pointwise convolutions at inference (folded batch norm + ReLU): F's path (the
+    // tap kernel, epilogue fused into its stores) beside the Eigen formulation it replaced (a GEMM
+    // per image, which zeroes Y_n first, then the epilogue as a pass of its own).
+    for (auto [C, O, HW] : {std::tuple<int64_t, int64_t, int64_t>{16, 32, 784},
+                            {32, 64, 196},
+                            {64, 64, 196},
+                            {64, 128, 49},
+                            {128, 128, 49}}) {
+      const int64_t side = HW == 784 ? 28 : HW == 196 ? 14 : 7;
+      Tensor x = Tensor::empty({batch, C, side, side}), w = Tensor::empty({O, C, 1, 1}), b = Tensor::zeros({O});
+      Tensor gamma = Tensor::empty({O}), beta = Tensor::empty({O}), mean = Tensor::zeros({O}), var = Tensor::empty({O});
+      for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = r.normal();
+      for (int64_t i = 0; i < w.numel(); ++i) w.f32()[i] = r.normal();
+      for (int64_t o = 0; o < O; ++o)
+        gamma.f32()[o] = 1.f + 0.1f * r.normal(), beta.f32()[o] = r.normal(), var.f32()[o] = 1.f;
+      const double fused = median_ms(
+          [&] {
+            NoGrad ng;
+            F::conv2d_bn_act_inference(x, w, b, 1, 0, 1, gamma, beta, mean, var, 1e-5f, 0.f, INFINITY);
+          },
+          reps);
+      std::vector<float> y(size_t(batch * O * HW));
+      const float *G = gamma.f32(), *Be = beta.f32();
+      const double eigen = median_ms(
+          [&] {
+            parallel_for(batch, batch > 1, [&](int64_t n) {
+              float* yn = y.data() + n * O * HW;
+              MatMap(yn, O, HW).noalias() = CMatMap(w.f32(), O, C) * CMatMap(x.f32() + n * C * HW, C, HW);
+              for (int64_t o = 0; o < O; ++o) {
+                const float k = G[o] / std::sqrt(1.f + 1e-5f), sh = Be[o];
+                for (int64_t p = 0; p < HW; ++p) yn[o * HW + p] = std::max(0.f, yn[o * HW + p] * k + sh);
+              }
+            });
+          },
+          reps);
+      char shape[96];
+      std::snprintf(shape, sizeof shape, "N%lld C%lld->O%lld HW%lld", (long long)batch, (long long)C, (long long)O,
+                    (long long)HW);
+      const double gf = 2.0 * double(batch * O * C * HW) / (fused * 1e-3) * 1e-9;
+      out["kernels"].push_back({{"kernel", "pointwise_bn_relu"},
+                                {"shape", shape},
+                                {"pass", "fwd"},
+                                {"ms", fused},
+                                {"gflops", gf},
+                                {"pct_peak", 100 * gf / peak},
+                                {"eigen_ms", eigen}});
+      if (!json)
+        std::printf("%-44s %-9s %9.4f %8.2f %6.1f%%  Eigen+pass %.4f ms (%.2fx)\n",
+                    ("pointwise+BN+ReLU " + std::string(shape)).c_str(), "fwd", fused, gf, 100 * gf / peak, eigen,
+                    eigen / fused);
+    }
     std::vector<uint8_t> A(size_t(M * K));
     std::vector<int8_t> W(size_t(N * K));
     for (auto& v : A) v = uint8_t(r.next_u64());

@@ -4,6 +4,7 @@
 // nine taps, and split tile ranges (how threads share one image).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -38,7 +39,7 @@ Problem make(int64_t O, int64_t C, int taps, int64_t cols, uint64_t seed) {
 
 TapGemmArgs args(const Problem& p, std::vector<float>& y) {
   y.assign(size_t(p.O * p.cols), NAN);
-  return TapGemmArgs{p.x.f32(), p.pitch, p.shift.data(), p.cols, y.data(), p.cols};
+  return TapGemmArgs{p.x.f32(), p.pitch, p.shift.data(), p.cols, y.data(), p.cols, {}};
 }
 
 // A[t, o, c] = w[t, o, c], read in place.
@@ -97,6 +98,66 @@ TEST_CASE("tap_gemm SIMD variants equal the reference bit for bit") {
             CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
           }
   }
+}
+
+// Per-row scale and bias, a clamp, and NaN and infinite inputs (NaN must pass the clamp; a row of
+// scale 0 and bias 0 turns an infinite sum into NaN).
+struct EpilogueCase {
+  std::vector<float> scale, bias;
+  TapGemmEpilogue ep;
+};
+EpilogueCase epilogue_case(const Problem& p, bool with_scale, float lo, float hi) {
+  EpilogueCase e;
+  for (int64_t o = 0; o < p.O; ++o) {
+    e.scale.push_back(o % 4 == 3 ? 0.f : 0.5f + 0.25f * float(o % 5));
+    e.bias.push_back(o % 4 == 3 ? 0.f : 0.1f * float(o % 7) - 0.3f);
+  }
+  e.ep = {with_scale ? e.scale.data() : nullptr, e.bias.data(), lo, hi};
+  return e;
+}
+
+TEST_CASE("tap_gemm epilogue: the reference applies clamp(fma(sum, scale, bias)); variants equal it bit for bit") {
+  const std::vector<TapGemmKernel> ks = tap_gemm_kernels();
+  for (int64_t O : {1, 8, 9, 17})
+    for (int64_t cols : {5, 16, 49, 100})
+      for (int variant = 0; variant < 3; ++variant) {
+        const bool with_scale = variant != 1;
+        const float lo = variant == 2 ? -INFINITY : 0.f, hi = variant == 0 ? 6.f : INFINITY;
+        INFO("O=" << O << " cols=" << cols << " scale=" << with_scale << " lo=" << lo << " hi=" << hi);
+        Problem p = make(O, 3, 1, cols, uint64_t(O * 100 + cols));
+        p.x.f32()[0] = NAN;                 // column 0 of every row
+        p.x.f32()[p.pitch + 2] = INFINITY;  // column 2
+        EpilogueCase e = epilogue_case(p, with_scale, lo, hi);
+        std::vector<float> plain, want;
+        TapGemmArgs a = args(p, plain);
+        ks.front().run(view(p), a, 0, tiles(ks.front(), p));
+        TapGemmArgs aw = args(p, want);
+        aw.ep = e.ep;
+        ks.front().run(view(p), aw, 0, tiles(ks.front(), p));
+        int nan_rows = 0;
+        for (int64_t o = 0; o < O; ++o)
+          for (int64_t q = 0; q < cols; ++q) {
+            const float s = plain[size_t(o * cols + q)], got = want[size_t(o * cols + q)];
+            float v = std::fma(s, with_scale ? e.scale[size_t(o)] : 1.f, e.bias[size_t(o)]);
+            v = std::min(hi, std::max(lo, v));
+            if (std::isnan(s) || (with_scale && e.scale[size_t(o)] == 0.f && std::isinf(s))) {
+              CHECK(std::isnan(got));
+              nan_rows += q == 0;
+            } else {
+              CHECK(got == v);
+            }
+          }
+        CHECK(nan_rows == O);
+        for (size_t i = 1; i < ks.size(); ++i) {
+          INFO(ks[i].name);
+          std::vector<float> got;
+          TapGemmArgs ag = args(p, got);
+          ag.ep = e.ep;
+          ks[i].run(view(p), ag, 0, tiles(ks[i], p));
+          for (size_t j = 0; j < want.size(); ++j)
+            if (!(std::isnan(want[j]) && std::isnan(got[j]))) CHECK(std::memcmp(&want[j], &got[j], sizeof(float)) == 0);
+        }
+      }
 }
 
 TEST_CASE("tap_gemm: tile ranges split the work exactly") {

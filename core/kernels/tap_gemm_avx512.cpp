@@ -36,8 +36,10 @@ struct LaneSums16Avx512 {
 
 }  // namespace
 
-// 8 rows x 3 vectors of 16 columns: 24 accumulators of the 32 registers.
-const TapGemmKernel tap_gemm_kernel{"avx512 8x48", 8, 48, simd::tap_gemm<xsimd::avx512f, 8, 3>,
+// 8 rows x 3 vectors of 16 columns: 24 accumulators of the 32 registers; the last few columns of a
+// row block in one AVX2 vector (simd::columns).
+const TapGemmKernel tap_gemm_kernel{"avx512 8x48", 8, 48,
+                                    simd::tap_gemm<xsimd::avx512f, 8, 3, xsimd::fma3<xsimd::avx2>>,
                                     simd::tap_gemm_grad<xsimd::avx512f, LaneSums16Avx512>};
 
 }  // namespace kd::kernels::avx512

@@ -8,6 +8,7 @@
 // two loads a cycle that keep both FMA pipes busy.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <xsimd/xsimd.hpp>
 
@@ -53,10 +54,17 @@ void tile(const TapGemmWeights& w, const TapGemmArgs& a, int64_t ob, int64_t p0,
     for (int64_t c = 0, ac = 0; c < C; ++c, xc += pitch, ac += sc)
       for (int64_t t = 0, k = ac; t < taps; ++t, k += st) step(xc + a.shift[t], [&](int m) { return ar[m][k]; });
   }
-  // Store the rows and columns that exist; a partial last vector goes through a buffer.
+  // Store the rows and columns that exist, through the epilogue if any (the reference's operations:
+  // max with lo, then min with hi, so NaN passes); a partial last vector goes through a buffer.
   const int64_t rows = std::min<int64_t>(MR, w.O - ob * MR);
+  const TapGemmEpilogue& ep = a.ep;
   for (int m = 0; m < rows; ++m) {
-    float* yr = a.y + (ob * MR + m) * a.y_pitch + p0;
+    const int64_t o = ob * MR + m;
+    float* yr = a.y + o * a.y_pitch + p0;
+    if (ep.active()) {
+      const B k(ep.scale ? ep.scale[o] : 1.f), b(ep.bias ? ep.bias[o] : 0.f), lo(ep.lo), hi(ep.hi);
+      for (int v = 0; v < NV; ++v) acc[m][v] = xsimd::min(hi, xsimd::max(lo, fused_madd(acc[m][v], k, b)));
+    }
     for (int v = 0; v < NV; ++v) {
       const int64_t n = std::min<int64_t>(S, ncols - v * S);
       if (n == S) {
@@ -79,25 +87,88 @@ void partial_tile(const TapGemmWeights& w, const TapGemmArgs& a, int64_t ob, int
   tile<A, MR, NV, PACKED>(w, a, ob, p0, ncols);
 }
 
-template <class A, int MR, int NV, bool PACKED>
+// Columns [p0, p0 + n) of row blocks [ob0, ob1), one column at a time, for a few columns past the
+// last whole vector: as a vector tile they would cost MR FMAs a K step for n useful lanes of S (a
+// 7x7 image's 49th column: a quarter of a pointwise convolution's FMAs for 1/49 of its outputs).
+// Here a block's MR sums sit side by side in vectors of the column architecture CA (lanes dividing
+// MR: AVX-512's 8 rows in one AVX2 vector), the column's input broadcast, A packed (a row block's
+// MR values of a K step adjacent). Each block's sums are one chain of dependent FMAs, so
+// kColumnBlocks blocks go side by side (one block at a time ran at the FMA latency). Same order of
+// FMAs per output as tile() and the epilogue's operations, so the same bits.
+inline constexpr int kColumnBlocks = 4;
+template <class CA, int MR>
+requires(MR % int(xsimd::batch<float, CA>::size) == 0) void columns(const TapGemmWeights& w, const TapGemmArgs& a,
+                                                                    int64_t ob0, int64_t ob1, int64_t p0, int64_t n) {
+  using V = xsimd::batch<float, CA>;
+  constexpr int L = int(V::size), NVR = MR / L;
+  const int64_t C = w.C, pitch = a.x_pitch;
+  const int taps = w.taps;
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t g0 = ob0; g0 < ob1; g0 += kColumnBlocks) {
+      // Blocks past ob1 repeat the last (their sums are not stored).
+      const float* ap[kColumnBlocks];
+      for (int g = 0; g < kColumnBlocks; ++g) ap[g] = w.w + std::min(g0 + g, ob1 - 1) * w.sb;
+      V acc[kColumnBlocks][NVR];
+      for (int g = 0; g < kColumnBlocks; ++g)
+        for (int r = 0; r < NVR; ++r) acc[g][r] = V(0.f);
+      const float* xc = a.x + p0 + j;
+      for (int64_t c = 0, k = 0; c < C; ++c, xc += pitch)
+        for (int t = 0; t < taps; ++t, k += MR) {
+          const V xv(xc[a.shift[t]]);
+          for (int g = 0; g < kColumnBlocks; ++g)
+            for (int r = 0; r < NVR; ++r) acc[g][r] = fused_madd(V::load_unaligned(ap[g] + k + r * L), xv, acc[g][r]);
+        }
+      for (int g = 0; g < kColumnBlocks && g0 + g < ob1; ++g) {
+        alignas(64) float sums[MR];
+        for (int r = 0; r < NVR; ++r) acc[g][r].store_aligned(sums + r * L);
+        for (int m = 0; m < MR && (g0 + g) * MR + m < w.O; ++m) {
+          const int64_t o = (g0 + g) * MR + m;
+          a.y[o * a.y_pitch + p0 + j] = a.ep.active() ? a.ep.apply(sums[m], o) : sums[m];
+        }
+      }
+    }
+}
+
+// Columns left past the last whole vector that columns() takes instead of a vector tile (A packed
+// only): fewer than half a vector (AVX-512: 1-7 of 16 lanes).
+template <class A>
+constexpr int64_t kColumnsMax = int64_t(xsimd::batch<float, A>::size) / 2 - 1;
+// Whether a variant takes columns(): A packed, and CA's lanes dividing MR (not AVX2's 4 rows: 4-lane
+// FMA vectors would need xsimd's fma3<sse4_2>, which an AVX2 build does not offer).
+template <class A, int MR, bool PACKED, class CA>
+constexpr bool kColumns = PACKED&& MR % int(xsimd::batch<float, CA>::size) == 0;
+
+template <class A, int MR, int NV, bool PACKED, class CA>
 void tiles(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end) {
   constexpr int64_t S = xsimd::batch<float, A>::size, NR = NV * S;
   const int64_t blocks = (w.O + MR - 1) / MR;
-  for (int64_t t = tile_begin; t < tile_end; ++t) {
+  for (int64_t t = tile_begin; t < tile_end;) {
     const int64_t ob = t % blocks, p0 = (t / blocks) * NR, ncols = std::min(NR, a.cols - p0);
-    if (ncols == NR)
+    const int64_t whole = ncols / S * S, rest = ncols - whole;
+    if (ncols == NR) {
       tile<A, MR, NV, PACKED>(w, a, ob, p0, ncols);
-    else
+      ++t;
+    } else if (kColumns<A, MR, PACKED, CA> && rest > 0 && rest <= kColumnsMax<A>) {
+      // This and the range's next tiles of the same (last) column tile: the following row blocks.
+      const int64_t t1 = std::min(tile_end, t - ob + blocks);
+      if (whole > 0)
+        for (int64_t u = t; u < t1; ++u) partial_tile<A, MR, NV, PACKED>(w, a, u % blocks, p0, whole, whole / S);
+      if constexpr (kColumns<A, MR, PACKED, CA>) columns<CA, MR>(w, a, ob, ob + (t1 - t), p0 + whole, rest);
+      t = t1;
+    } else {
       partial_tile<A, MR, NV, PACKED>(w, a, ob, p0, ncols, (ncols + S - 1) / S);
+      ++t;
+    }
   }
 }
 
-template <class A, int MR, int NV>
+// CA: the architecture of columns()' vectors over the rows (its lanes divide MR).
+template <class A, int MR, int NV, class CA = A>
 void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end) {
   if (w.rows == MR && w.so == 1 && w.st == MR && w.sc == int64_t(w.taps) * MR)
-    tiles<A, MR, NV, true>(w, a, tile_begin, tile_end);
+    tiles<A, MR, NV, true, CA>(w, a, tile_begin, tile_end);
   else
-    tiles<A, MR, NV, false>(w, a, tile_begin, tile_end);
+    tiles<A, MR, NV, false, CA>(w, a, tile_begin, tile_end);
 }
 
 // out[i] = the sum of acc[i]'s lanes, i < 16: portable (xsimd 8's haddp needs AVX-512DQ and

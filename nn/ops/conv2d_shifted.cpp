@@ -57,7 +57,7 @@ struct Shifts {
 void run_taps(const kernels::TapGemmWeights& w, const float* xp, const Layout& L, int64_t kh, int64_t kw, float* yp,
               bool split_tiles) {
   const Shifts shift(L, kh, kw);
-  const kernels::TapGemmArgs a{xp, L.pitch, shift.v, L.cols, yp, L.cols};
+  const kernels::TapGemmArgs a{xp, L.pitch, shift.v, L.cols, yp, L.cols, {}};
   const int64_t tiles = kernels::tap_gemm_tiles(w, L.cols);
   parallel_for_range(tiles, split_tiles, [&](int64_t b, int64_t e) { kernels::tap_gemm(w, a, b, e); });
 }

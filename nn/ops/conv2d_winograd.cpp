@@ -110,7 +110,7 @@ void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const
     for (int64_t c = 0; c < C; ++c)
       nb = k.input(xp + c * L.pitch + t0, shift, np, keep, V + c * kXi * ch.v_pitch, ch.v_pitch);
     for (int e = 0; e < kXi; ++e) {
-      const kernels::TapGemmArgs a{V + e * ch.v_pitch, kXi * ch.v_pitch, &zero, nb, M + e * ch.cap, kXi * ch.cap};
+      const kernels::TapGemmArgs a{V + e * ch.v_pitch, kXi * ch.v_pitch, &zero, nb, M + e * ch.cap, kXi * ch.cap, {}};
       kernels::tap_gemm(w.u[size_t(e)], a, 0, kernels::tap_gemm_tiles(w.u[size_t(e)], nb));
     }
     for (int64_t o = 0; o < O; ++o) {
