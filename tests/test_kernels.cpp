@@ -103,6 +103,26 @@ TEST_CASE("depthwise 3x3: every variant equals the general reference loops") {
         dw_plane_forward(x.data(), w.data(), g, y_ref.data());
         dw3x3_forward(isa, x.data(), w.data(), g, y.data());
         check_close(y, y_ref, 2e-6f, "forward");
+        // With an epilogue (a folded batch norm and ReLU6; AVX-512 fuses it into its stores): the
+        // bits of ChannelEpilogue applied to the plain sums, NaN passing (one input NaN).
+        for (const ChannelEpilogue& ep :
+             {ChannelEpilogue{0.75f, -0.125f, 0.f, 6.f}, ChannelEpilogue{1.f, 0.f, -1.f, 1.f}}) {
+          auto xn = x;
+          xn[size_t(H * W / 2)] = NAN;
+          std::vector<float> plain(static_cast<size_t>(P)), fused(static_cast<size_t>(P), 99.f);
+          dw3x3_forward(isa, xn.data(), w.data(), g, plain.data());
+          dw3x3_forward(isa, xn.data(), w.data(), g, fused.data(), ep);
+          int nans = 0;
+          for (int64_t i = 0; i < P; ++i) {
+            if (std::isnan(plain[size_t(i)])) {
+              CHECK(std::isnan(fused[size_t(i)]));
+              ++nans;
+            } else {
+              CHECK(fused[size_t(i)] == ep(plain[size_t(i)]));
+            }
+          }
+          CHECK(nans > 0);
+        }
 
         std::vector<float> dx_ref(size_t(H * W), 0.f), dx(size_t(H * W), 123.f);  // dx is overwritten
         dw_plane_backward_input(dout.data(), w.data(), g, dx_ref.data());

@@ -35,7 +35,7 @@ TEST_CASE("winograd transforms: every variant equals the scalar reference bit fo
   constexpr int64_t kO = 13, kC = 5, kMr = 8;
   Tensor x = test::randn({1900}, 11), m = test::randn({36 * kS}, 12), g = test::randn({kO * kC * 9}, 13);
   // The epilogues: none, and scale + bias + a clamp that cuts both sides (NaN in m passes it).
-  const kernels::WinogradEpilogue eps[2] = {{}, {0.7f, -0.2f, -1.f, 1.5f}};
+  const kernels::ChannelEpilogue eps[2] = {{}, {0.7f, -0.2f, -1.f, 1.5f}};
   m.f32()[5] = NAN;
   auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
     // Equal, or NaN in both (where nothing was written, or the NaN of m passed through).
@@ -44,7 +44,7 @@ TEST_CASE("winograd transforms: every variant equals the scalar reference bit fo
     return true;
   };
   for (int64_t n : {1, 3, 4, 7, 8, 15, 16, 17, 31, 33, 64, 100})
-    for (const kernels::WinogradEpilogue& ep : eps) {
+    for (const kernels::ChannelEpilogue& ep : eps) {
       std::vector<float> u_ref(size_t(36 * kS), NAN), v_ref(size_t(36 * kS), NAN), y_ref(size_t(4 * 4 * kS), NAN);
       ks[0].filter(g.f32(), kO, kC, kMr, u_ref.data(), kS);
       ks[0].input(x.f32(), shift, n, nullptr, v_ref.data(), kS);
@@ -130,7 +130,7 @@ TEST_CASE("winograd transforms: one tile by hand") {
   for (int e = 0; e < 36; ++e) shift[e] = e;
   kernels::winograd_input_scalar(d, shift, 1, nullptr, v, 1);
   for (int e = 0; e < 36; ++e) v[e] *= u[e];
-  kernels::winograd_output_scalar(v, 1, 1, kernels::WinogradEpilogue{}, y, 4);
+  kernels::winograd_output_scalar(v, 1, 1, kernels::ChannelEpilogue{}, y, 4);
   for (int a = 0; a < 4; ++a)
     for (int b = 0; b < 4; ++b) {
       INFO("a=" << a << " b=" << b);

@@ -142,21 +142,29 @@ bool dw3x3_applies(const ConvGeom& g) {
   return g.kh == 3 && g.kw == 3 && g.pad == 1 && (g.stride == 1 || g.stride == 2) && g.H >= 1 && g.W >= 1;
 }
 
+// The forward without epilogue on the taps below (the reference: depthwise.h's loops).
+static void dw3x3_forward_taps(Isa isa, const float* x, const float* w, const ConvGeom& g, float* out);
+
 // AVX-512 runs along rows with masked loads (dw3x3_rows.h) instead of the taps below, with one
 // kernel per stride.
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
 static bool use_rows(Isa isa, const ConvGeom& g, int64_t stride) { return isa == Isa::avx512 && g.stride == stride; }
 #endif
 
-void dw3x3_forward(Isa isa, const float* x, const float* w, const ConvGeom& g, float* out) {
+void dw3x3_forward(Isa isa, const float* x, const float* w, const ConvGeom& g, float* out, const ChannelEpilogue& ep) {
+#if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
+  if (use_rows(isa, g, 1)) return avx512::dw3x3_s1_rows_forward(x, w, g.H, g.W, out, ep);
+  if (use_rows(isa, g, 2)) return avx512::dw3x3_s2_rows_forward(x, w, g.H, g.W, out, ep);
+#endif
+  dw3x3_forward_taps(isa, x, w, g, out);
+  if (ep.active()) ep.apply(out, g.Ho() * g.Wo());
+}
+
+static void dw3x3_forward_taps(Isa isa, const float* x, const float* w, const ConvGeom& g, float* out) {
   if (isa == Isa::ref) {
     dw_plane_forward(x, w, g, out);
     return;
   }
-#if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-  if (use_rows(isa, g, 1)) return avx512::dw3x3_s1_rows_forward(x, w, g.H, g.W, out);
-  if (use_rows(isa, g, 2)) return avx512::dw3x3_s2_rows_forward(x, w, g.H, g.W, out);
-#endif
   const int64_t H = g.H, W = g.W, Ho = g.Ho(), Wo = g.Wo();
   if (g.stride == 1) {
     const int64_t Wp = W + 2;
@@ -184,7 +192,7 @@ void dw3x3_backward_input(Isa isa, const float* dout, const float* w, const Conv
   if (use_rows(isa, g, 1)) {  // the forward of dout with the flipped kernel (Ho = H, Wo = W)
     float wf[9];
     flip(w, wf);
-    return avx512::dw3x3_s1_rows_forward(dout, wf, g.H, g.W, dx);
+    return avx512::dw3x3_s1_rows_forward(dout, wf, g.H, g.W, dx, {});
   }
 #endif
   const int64_t H = g.H, W = g.W, Ho = g.Ho(), Wo = g.Wo(), Wp = W + 2;
@@ -233,8 +241,8 @@ void dw3x3_backward_weight_planes(Isa isa, const float* x, const float* dout, co
   for (int64_t i = 0; i < n; ++i) dw3x3_backward_weight(isa, x + i * x_stride, dout + i * d_stride, g, dw);
 }
 
-void dw3x3_forward(const float* x, const float* w, const ConvGeom& g, float* out) {
-  dw3x3_forward(selected_isa(), x, w, g, out);
+void dw3x3_forward(const float* x, const float* w, const ConvGeom& g, float* out, const ChannelEpilogue& ep) {
+  dw3x3_forward(selected_isa(), x, w, g, out, ep);
 }
 void dw3x3_backward_weight_planes(const float* x, const float* dout, const ConvGeom& g, int64_t n, int64_t x_stride,
                                   int64_t d_stride, float* dw) {

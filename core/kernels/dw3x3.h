@@ -15,6 +15,7 @@
 // The general loops in depthwise.h are the reference these are tested against.
 #pragma once
 #include "core/kernels/dispatch.h"
+#include "core/kernels/epilogue.h"
 #include "core/kernels/im2col.h"
 
 namespace kd::kernels {
@@ -22,8 +23,11 @@ namespace kd::kernels {
 // True when the dedicated kernels handle this geometry (3x3, padding 1, stride 1 or 2).
 bool dw3x3_applies(const ConvGeom& g);
 
-// With the instruction set chosen by dispatch.h.
-void dw3x3_forward(const float* x, const float* w, const ConvGeom& g, float* out);         // out =
+// With the instruction set chosen by dispatch.h. The forward applies ep to its outputs (inference:
+// the folded batch norm and activation; AVX-512 as it stores them, the others in a pass over the
+// plane, the same bits).
+void dw3x3_forward(const float* x, const float* w, const ConvGeom& g, float* out,
+                   const ChannelEpilogue& ep = {});                                          // out =
 void dw3x3_backward_input(const float* dout, const float* w, const ConvGeom& g, float* dx);  // dx =
 void dw3x3_backward_weight(const float* x, const float* dout, const ConvGeom& g, float* dw);  // dw +=
 // The same summed over n planes of one channel: x + i * x_stride, dout + i * d_stride (i < n).
@@ -31,7 +35,8 @@ void dw3x3_backward_weight_planes(const float* x, const float* dout, const ConvG
                                   int64_t d_stride, float* dw);
 
 // A given variant (tests compare every compiled and supported one with Isa::ref).
-void dw3x3_forward(Isa isa, const float* x, const float* w, const ConvGeom& g, float* out);
+void dw3x3_forward(Isa isa, const float* x, const float* w, const ConvGeom& g, float* out,
+                   const ChannelEpilogue& ep = {});
 void dw3x3_backward_input(Isa isa, const float* dout, const float* w, const ConvGeom& g, float* dx);
 void dw3x3_backward_weight(Isa isa, const float* x, const float* dout, const ConvGeom& g, float* dw);
 void dw3x3_backward_weight_planes(Isa isa, const float* x, const float* dout, const ConvGeom& g, int64_t n,

@@ -16,13 +16,16 @@
 #pragma once
 #include <cstdint>
 
+#include "core/kernels/epilogue.h"
+
 namespace kd::kernels::avx512 {
 
-void dw3x3_s1_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out);
+// The forwards apply ep (core/kernels/epilogue.h) as they store, when it is active.
+void dw3x3_s1_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out, const ChannelEpilogue& ep);
 // Stride 2 (forward only): each input row is loaded as two vectors of 32 columns and
 // deinterleaved in registers (even columns: the centre taps; odd: the right taps, and one lane
 // later the left taps), instead of dw3x3.cpp's four parity planes copied per call and compacted.
-void dw3x3_s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out);
+void dw3x3_s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out, const ChannelEpilogue& ep);
 // Stride 2, input gradient (dx overwritten): per input row the even and odd columns are summed
 // separately from the one or two output rows that read it, then interleaved in registers.
 void dw3x3_s2_rows_input(const float* dout, const float* w, int64_t H, int64_t W, float* dx);

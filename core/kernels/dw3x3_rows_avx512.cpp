@@ -29,13 +29,33 @@ struct ChunkMasks {
 }  // namespace
 
 namespace {
+// The epilogue in registers, as ChannelEpilogue: fma, then max with lo and min with hi (NaN, the
+// second operand, passes).
+struct EpilogueRegs {
+  __m512 scale, bias, lo, hi;
+  explicit EpilogueRegs(const ChannelEpilogue& e)
+      : scale(_mm512_set1_ps(e.scale)),
+        bias(_mm512_set1_ps(e.bias)),
+        lo(_mm512_set1_ps(e.lo)),
+        hi(_mm512_set1_ps(e.hi)) {}
+};
+template <bool EP>
+[[gnu::always_inline]] inline __m512 finish(__m512 acc, const EpilogueRegs& e) {
+  if constexpr (EP) return _mm512_min_ps(e.hi, _mm512_max_ps(e.lo, _mm512_fmadd_ps(acc, e.scale, e.bias)));
+  return acc;
+}
+}  // namespace
+
+namespace {
 // Input row r meets output rows r + 1, r and r - 1 through kernel rows 0, 1 and 2. One pass down
 // the rows of a chunk: each input row's three shifted vectors are loaded once (blocks of output
 // rows re-loaded the rows on their edges: 66 loads for a 14x14 plane instead of 42) and three
 // accumulators roll along, so the nine FMAs of an output row are spread over three iterations
 // and the chains of neighbouring rows overlap. Each output row still sums its taps in the
 // order (row 0, 1, 2) x (column 0, 1, 2), as the reference does.
-void chunk_rows(const float* x, const __m512* k, int64_t H, int64_t W, int64_t c0, const ChunkMasks& m, float* out) {
+template <bool EP>
+void chunk_rows(const float* x, const __m512* k, int64_t H, int64_t W, int64_t c0, const ChunkMasks& m, float* out,
+                const EpilogueRegs& e) {
   __m512 up = _mm512_setzero_ps(), mid = _mm512_setzero_ps();  // output rows r - 1 and r
   for (int64_t r = 0; r < H; ++r) {
     const float* row = x + r * W + c0;
@@ -45,7 +65,7 @@ void chunk_rows(const float* x, const __m512* k, int64_t H, int64_t W, int64_t c
       up = _mm512_fmadd_ps(a, k[6], up);
       up = _mm512_fmadd_ps(b, k[7], up);
       up = _mm512_fmadd_ps(c, k[8], up);
-      _mm512_mask_storeu_ps(out + (r - 1) * W + c0, m.centre, up);
+      _mm512_mask_storeu_ps(out + (r - 1) * W + c0, m.centre, finish<EP>(up, e));
     }
     mid = _mm512_fmadd_ps(a, k[3], mid);
     mid = _mm512_fmadd_ps(b, k[4], mid);
@@ -55,14 +75,20 @@ void chunk_rows(const float* x, const __m512* k, int64_t H, int64_t W, int64_t c
     down = _mm512_fmadd_ps(c, k[2], down);
     up = mid, mid = down;
   }
-  _mm512_mask_storeu_ps(out + (H - 1) * W + c0, m.centre, up);  // the last row has no row H below
+  _mm512_mask_storeu_ps(out + (H - 1) * W + c0, m.centre, finish<EP>(up, e));  // no row H below
 }
 }  // namespace
 
-void dw3x3_s1_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out) {
+void dw3x3_s1_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out,
+                           const ChannelEpilogue& ep) {
   __m512 k[9];
   for (int q = 0; q < 9; ++q) k[q] = _mm512_set1_ps(w[q]);
-  for (int64_t c0 = 0; c0 < W; c0 += 16) chunk_rows(x, k, H, W, c0, chunk_masks(c0, W), out);
+  const EpilogueRegs e(ep);
+  for (int64_t c0 = 0; c0 < W; c0 += 16)
+    if (ep.active())
+      chunk_rows<true>(x, k, H, W, c0, chunk_masks(c0, W), out, e);
+    else
+      chunk_rows<false>(x, k, H, W, c0, chunk_masks(c0, W), out, e);
 }
 
 namespace {
@@ -93,7 +119,9 @@ S2Row s2_input_row(const float* x, int64_t r, int64_t H, int64_t W, int64_t o0) 
 }
 }  // namespace
 
-void dw3x3_s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out) {
+namespace {
+template <bool EP>
+void s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out, const EpilogueRegs& e) {
   const int64_t Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
   __m512 k[9];
   for (int q = 0; q < 9; ++q) k[q] = _mm512_set1_ps(w[q]);
@@ -115,10 +143,19 @@ void dw3x3_s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W,
       acc = _mm512_fmadd_ps(down.left, k[6], acc);
       acc = _mm512_fmadd_ps(down.centre, k[7], acc);
       acc = _mm512_fmadd_ps(down.right, k[8], acc);
-      _mm512_mask_storeu_ps(out + oy * Wo + o0, m, acc);
+      _mm512_mask_storeu_ps(out + oy * Wo + o0, m, finish<EP>(acc, e));
       up = down;
     }
   }
+}
+}  // namespace
+
+void dw3x3_s2_rows_forward(const float* x, const float* w, int64_t H, int64_t W, float* out,
+                           const ChannelEpilogue& ep) {
+  if (ep.active())
+    s2_rows_forward<true>(x, w, H, W, out, EpilogueRegs(ep));
+  else
+    s2_rows_forward<false>(x, w, H, W, out, EpilogueRegs(ep));
 }
 
 void dw3x3_s2_rows_input(const float* dout, const float* w, int64_t H, int64_t W, float* dx) {

@@ -15,16 +15,6 @@ inline float madd(float a, float b, float c) { return std::fma(a, b, c); }
 
 namespace kd::kernels {
 
-namespace {
-// The epilogue on one value: fma(y, scale, bias), then max(lo, .) and min(hi, .) in the form of
-// the x86 instructions (NaN passes: they return their second operand).
-float epilogue(float y, const WinogradEpilogue& ep) {
-  const float v = std::fma(y, ep.scale, ep.bias);
-  const float u = v < ep.lo ? ep.lo : v;
-  return u > ep.hi ? ep.hi : u;
-}
-}  // namespace
-
 void winograd_filter_scalar(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride) {
   const int64_t n = (O + mr - 1) / mr * mr * C;
   for (int64_t f = 0; f < n; ++f) {
@@ -49,12 +39,12 @@ int64_t winograd_input_scalar(const float* x, const int64_t* shift, int64_t n, c
   return j;
 }
 
-void winograd_output_scalar(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y,
+void winograd_output_scalar(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y,
                             int64_t y_stride) {
   for (int64_t k = 0; k < n; ++k)
     winograd_math::output_tile<float>([&](int i, int j) { return m[(i * 6 + j) * m_stride + k]; },
                                       [&](int a, const float* t) {
-                                        for (int b = 0; b < 4; ++b) y[a * y_stride + 4 * k + b] = epilogue(t[b], ep);
+                                        for (int b = 0; b < 4; ++b) y[a * y_stride + 4 * k + b] = ep(t[b]);
                                       });
 }
 

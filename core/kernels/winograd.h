@@ -31,17 +31,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/kernels/epilogue.h"
+
 namespace kd::kernels {
 
 inline constexpr int kWinogradTile = 4;     // outputs per tile side
 inline constexpr int kWinogradPatch = 6;    // inputs per patch side
 inline constexpr int kWinogradPoints = 36;  // GEMMs (patch elements)
 
-// What follows the output transform: clamp(fma(y, scale, bias), lo, hi), NaN passing the clamp
-// (as F::Epilogue, nn/ops/conv_epilogue.h, for one output channel).
-struct WinogradEpilogue {
-  float scale = 1.f, bias = 0.f, lo = -INFINITY, hi = INFINITY;
-};
+// What follows the output transform: a ChannelEpilogue (core/kernels/epilogue.h) per channel.
 
 // The filters w [O, C, 3, 3] transformed straight into the tap GEMM's packed layout for mr rows
 // (tap_gemm.h): for f in [0, ceil(O / mr) * mr * C), the filter of row o = (f / (C mr)) mr + f % mr
@@ -61,14 +59,14 @@ int64_t winograd_input_scalar(const float* x, const int64_t* shift, int64_t n, c
 // written as four interleaved rows: y[a * y_stride + 4k + b] = ep(Y_k(a, b)). Room the callers
 // leave: each m row is read up to 15 floats past n, and each y row written up to
 // 4 * round_up(n, 16) floats.
-void winograd_output_scalar(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y,
+void winograd_output_scalar(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y,
                             int64_t y_stride);
 
 struct WinogradKernel {
   const char* name;
   void (*filter)(const float*, int64_t, int64_t, int64_t, float*, int64_t);
   int64_t (*input)(const float*, const int64_t*, int64_t, const uint8_t*, float*, int64_t);
-  void (*output)(const float*, int64_t, int64_t, const WinogradEpilogue&, float*, int64_t);
+  void (*output)(const float*, int64_t, int64_t, const ChannelEpilogue&, float*, int64_t);
   // Whether dropping tiles is fast (AVX-512: compress the lanes kept, one instruction per
   // vector). The others drop them lane by lane, slower than computing the garbage tiles: their
   // callers keep every tile.
@@ -83,13 +81,13 @@ const WinogradKernel& winograd_reference();
 // Every variant this CPU runs, the scalar reference first (for the tests).
 std::vector<WinogradKernel> winograd_kernels();
 
-#define KD_DECLARE_WINOGRAD(ns)                                                                           \
-  namespace ns {                                                                                          \
-  void winograd_filter(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride);     \
-  int64_t winograd_input(const float* x, const int64_t* shift, int64_t n, const uint8_t* keep, float* v,  \
-                         int64_t v_stride);                                                               \
-  void winograd_output(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y, \
-                       int64_t y_stride);                                                                 \
+#define KD_DECLARE_WINOGRAD(ns)                                                                          \
+  namespace ns {                                                                                         \
+  void winograd_filter(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride);    \
+  int64_t winograd_input(const float* x, const int64_t* shift, int64_t n, const uint8_t* keep, float* v, \
+                         int64_t v_stride);                                                              \
+  void winograd_output(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y, \
+                       int64_t y_stride);                                                                \
   }
 KD_DECLARE_WINOGRAD(avx2)
 KD_DECLARE_WINOGRAD(avx512)

@@ -10,7 +10,7 @@ int64_t winograd_input(const float* x, const int64_t* shift, int64_t n, const ui
                        int64_t v_stride) {
   return simd::winograd_input<A>(x, shift, n, keep, v, v_stride);
 }
-void winograd_output(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y,
+void winograd_output(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y,
                      int64_t y_stride) {
   simd::winograd_output<A>(m, m_stride, n, ep, y, y_stride);
 }

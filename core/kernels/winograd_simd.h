@@ -136,7 +136,7 @@ inline void store_interleaved4(const xsimd::batch<float, A>* y, float* dst) {
 }
 
 template <class A>
-void winograd_output(const float* m, int64_t m_stride, int64_t n, const WinogradEpilogue& ep, float* y,
+void winograd_output(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y,
                      int64_t y_stride) {
   using B = xsimd::batch<float, A>;
   constexpr int64_t S = B::size;

@@ -114,7 +114,7 @@ void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const
       kernels::tap_gemm(w.u[size_t(e)], a, 0, kernels::tap_gemm_tiles(w.u[size_t(e)], nb));
     }
     for (int64_t o = 0; o < O; ++o) {
-      const kernels::WinogradEpilogue e{ep.scale ? ep.scale[o] : 1.f, ep.bias ? ep.bias[o] : 0.f, ep.lo, ep.hi};
+      const kernels::ChannelEpilogue e = ep.channel(o);
       k.output(M + o * kXi * ch.cap, ch.cap, nb, e, rows, ch.row_pitch);
       // Image n's tile row th starts at tile column th*R + n*period: in this chunk, at kept tile
       // (column - t0) / period * kept, whose 4x4 outputs are at 4 * that of the rows.

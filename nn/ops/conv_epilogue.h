@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/kernels/epilogue.h"
 #include "nn/ops/clamp.h"
 
 namespace kd::F {
@@ -23,6 +24,9 @@ struct Epilogue {
     for (int64_t p = 0; p < n; ++p) dst[p] = clamp_pass_nan(src[p] * k + b, l, h);
   }
   void apply(float* row, int64_t n, int64_t o) const { apply(row, row, n, o); }
+  // Channel o's values, for kernels that fuse them into their stores (an fma: one rounding where
+  // apply() rounds the product and the sum).
+  kernels::ChannelEpilogue channel(int64_t o) const { return {scale ? scale[o] : 1.f, bias ? bias[o] : 0.f, lo, hi}; }
 };
 
 }  // namespace kd::F
