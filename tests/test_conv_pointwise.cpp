@@ -1,5 +1,5 @@
-// 1x1 stride-1 convolutions run on the tap kernel with one tap (forward, the epilogue fused into
-// its stores; input gradient; nn/ops/conv2d.cpp, pointwise_tap): against the direct convolution in
+// 1x1 stride-1 convolutions without gradient run on the tap kernel with one tap and the epilogue
+// fused into its stores (nn/ops/conv2d.cpp, pointwise_forward): against the direct convolution in
 // double, over images whose planes are not whole vectors and batches whose last images are smaller
 // than the kernel's read slack (those are copied first: ASan builds check the reads); and the
 // shapes left to Eigen's GEMM.
@@ -54,21 +54,7 @@ TEST_CASE("pointwise conv without gradient: equals the direct convolution, bias 
         y_bias = F::conv2d(Var(x), Var(w), Var(b), 1, 0, 1).value();
         y_bn = F::conv2d_bn_act_inference(x, w, b, 1, 0, 1, gamma, beta, mean, var, 1e-5f, 0.f, 6.f);
       }
-      Var xv(x, true), wv(w, true);
-      Var yv = F::conv2d(xv, wv, Var(b, true), 1, 0, 1);
-      y_train = yv.value();
-      // The gradients: dx on the tap kernel too (W^T dY, sums over >= 32 output channels), dw on
-      // Eigen's GEMM; against the direct convolution's in double.
-      Tensor dy = test::randn({sh.N, sh.O, sh.H, sh.W}, 11);
-      yv.backward(dy);
-      std::vector<double> dw_sum(size_t(w.numel()), 0.0), dx_want, dw_want;
-      for (int64_t n = 0; n < sh.N; ++n) {
-        INFO("image " << n);
-        test::direct_grads(x.f32() + n * sh.C * P, w.f32(), dy.f32() + n * sh.O * P, sh.O, g, dx_want, dw_want);
-        check_close(xv.grad().f32() + n * sh.C * P, dx_want, 1e-5);
-        for (size_t i = 0; i < dw_sum.size(); ++i) dw_sum[i] += dw_want[i];
-      }
-      check_close(wv.grad().f32(), dw_sum, 1e-4);
+      y_train = F::conv2d(Var(x, true), Var(w, true), Var(b, true), 1, 0, 1).value();
       for (int64_t n = 0; n < sh.N; ++n) {
         INFO("image " << n);
         const std::vector<double> conv = direct_conv(x.f32() + n * sh.C * P, w.f32(), sh.O, g);
@@ -95,19 +81,6 @@ TEST_CASE("pointwise conv without gradient: equals the direct convolution, bias 
       const int64_t zero = 0;
       const kernels::TapGemmWeights tw{
           .w = w.f32(), .rows = 1, .sb = sh.C, .so = 0, .sc = 1, .st = 1, .O = sh.O, .C = sh.C, .taps = 1};
-      // The input gradient likewise (A = W^T, read in place: its bits equal the packed form's).
-      if (sh.O >= 32) {
-        std::vector<float> dys(size_t(sh.O * P + kernels::kTapGemmSlack), 0.f), dx_tap(size_t(sh.C * P));
-        const kernels::TapGemmWeights tb{
-            .w = w.f32(), .rows = 1, .sb = 1, .so = 0, .sc = sh.C, .st = 0, .O = sh.C, .C = sh.O, .taps = 1};
-        for (int64_t n = 0; n < sh.N; ++n) {
-          std::copy(dy.f32() + n * sh.O * P, dy.f32() + (n + 1) * sh.O * P, dys.begin());
-          const kernels::TapGemmArgs a{
-              .x = dys.data(), .x_pitch = P, .shift = &zero, .cols = P, .y = dx_tap.data(), .y_pitch = P, .ep = {}};
-          kernels::tap_gemm(tb, a, 0, kernels::tap_gemm_tiles(tb, P));
-          CHECK(std::equal(dx_tap.begin(), dx_tap.end(), xv.grad().f32() + n * sh.C * P));
-        }
-      }
       for (int64_t n = 0; n < sh.N; ++n) {
         std::copy(x.f32() + n * sh.C * P, x.f32() + (n + 1) * sh.C * P, xs.begin());
         const kernels::TapGemmArgs a{.x = xs.data(),

@@ -94,45 +94,46 @@ struct PackedWeights {
   std::vector<kernels::TapGemmWeights> views;
 };
 
-// 1x1 stride-1 convolutions on the tap kernel with one tap, images over the threads:
-// Y_n = A x X_n, X_n's A.C planes of P floats read in place, Y_n's A.O rows written once, the
-// epilogue applied as the tiles are stored (as an fma: rounded once, where Epilogue::apply rounds
-// the product and the sum). The forward is A = W, the input gradient A = W^T (X = dY, Y = dx).
-// Eigen's GEMM (the general path) zeroed Y_n before accumulating into it (a memset, 5% of a
-// batch-64 student pass), packed X_n, and left the epilogue to a pass of its own (7%).
+// A 1x1 stride-1 convolution's forward on the tap kernel with one tap: Y_n = W x X_n, X_n's
+// C planes of P floats read in place, the epilogue applied as the tiles are stored (as an fma:
+// rounded once, where Epilogue::apply rounds the product and the sum). Eigen's GEMM (the general
+// path) zeroed Y_n before accumulating into it (a memset, 5% of a batch-64 student pass), packed
+// X_n, and left the epilogue to a pass of its own (7%).
 // Where Eigen stays (measured, `kd bench kernels` pointwise+BN+ReLU rows and the student's batch-1
 // pass, Zen 4): a single image (the weights would be read in place, one stream per row: batch-1
-// student 0.134 ms against Eigen's 0.123) and sums over fewer than 32 channels (the student's
-// first, 16 -> 32 at 28x28: 1.25 ms against 1.05 at batch 128; a 16-step sum per tile, each
-// tile's input read from 16 planes at once).
+// student 0.134 ms against Eigen's 0.123) and fewer than 32 input channels (the student's first,
+// 16 -> 32 at 28x28: 1.25 ms against 1.05 at batch 128; a 16-step sum per tile, each tile's input
+// read from 16 planes at once).
 constexpr int64_t kPointwiseTapMinChannels = 32;
-void pointwise_tap(const kernels::TapGemmWeights& a, const float* X, int64_t N, int64_t P,
-                   const kernels::TapGemmEpilogue& ep, float* Y) {
-  const int64_t image = a.C * P, tiles = kernels::tap_gemm_tiles(a, P);
-  static constexpr int64_t kNoShift = 0;
-  parallel_for(N, N > 1, [&](int64_t n) {
-    // The last column tile reads up to kTapGemmSlack floats past the last plane: the next images'
-    // planes, or, where fewer follow, a copy with that room.
-    const float* x = X + n * image;
-    if ((N - 1 - n) * image < kernels::kTapGemmSlack) {
-      float* copy = col_buffer(size_t(image + kernels::kTapGemmSlack));  // this thread's
-      std::copy(x, x + image, copy);
-      x = copy;
-    }
-    const kernels::TapGemmArgs args{
-        .x = x, .x_pitch = P, .shift = &kNoShift, .cols = P, .y = Y + n * a.O * P, .y_pitch = P, .ep = ep};
-    kernels::tap_gemm(a, args, 0, tiles);
-  });
-}
-
 void pointwise_forward(const float* X, const float* Wt, const Epilogue& ep, const ConvShape& s, float* Y) {
+  const int64_t P = s.Ho * s.Wo, image = s.C * P;
   const std::shared_ptr<const PackedWeights> packed =
       cached_weights<PackedWeights>(Wt, s.weight_shape(), kTapForwardPacked, [&] {
         PackedWeights p;
         p.views = group_weights(Wt, s, true, false, p.buffer);
         return p;
       });
-  pointwise_tap(packed->views[0], X, s.N, s.Ho * s.Wo, {ep.scale, ep.bias, ep.lo, ep.hi}, Y);
+  const kernels::TapGemmWeights& w = packed->views[0];
+  const int64_t tiles = kernels::tap_gemm_tiles(w, P);
+  static constexpr int64_t kNoShift = 0;
+  parallel_for(s.N, s.N > 1, [&](int64_t n) {
+    // The last column tile reads up to kTapGemmSlack floats past the last plane: the next images'
+    // planes, or, where fewer follow, a copy with that room.
+    const float* x = X + n * image;
+    if ((s.N - 1 - n) * image < kernels::kTapGemmSlack) {
+      float* copy = col_buffer(size_t(image + kernels::kTapGemmSlack));  // this thread's
+      std::copy(x, x + image, copy);
+      x = copy;
+    }
+    const kernels::TapGemmArgs a{.x = x,
+                                 .x_pitch = P,
+                                 .shift = &kNoShift,
+                                 .cols = P,
+                                 .y = Y + n * s.O * P,
+                                 .y_pitch = P,
+                                 .ep = {ep.scale, ep.bias, ep.lo, ep.hi}};
+    kernels::tap_gemm(w, a, 0, tiles);
+  });
 }
 
 // winograd: Winograd F(4x4, 3x3) may be used (nn/ops/conv2d_winograd.h). Not while training: its
@@ -352,16 +353,8 @@ std::vector<Tensor> conv_backward(const Tensor& gy, const Tensor& xc, const Tens
   } else {
     // The tap kernels where they apply (the weight gradient at stride 1 and 2, the input gradient
     // at stride 1), im2col / col2im and Eigen for the rest.
-    const bool tap_w = want_w && s.shifted_weight();
-    bool tap_x = want_x && s.shifted_backward();
+    const bool tap_w = want_w && s.shifted_weight(), tap_x = want_x && s.shifted_backward();
     if (tap_w || tap_x) shifted_backward(DY, X, Wt, s, tap_x ? &dx : nullptr, tap_w ? &dw : nullptr);
-    // The pointwise input gradient dx_n = W^T dY_n: the forward's kernel with O and C swapped.
-    const bool tap_pw_x = want_x && s.pointwise() && s.groups == 1 && s.N > 1 && s.O >= kPointwiseTapMinChannels;
-    if (tap_pw_x) {
-      Tensor buffer;
-      pointwise_tap(group_weights(Wt, s, true, true, buffer)[0], DY, s.N, P, {}, dx.f32());
-      tap_x = true;
-    }
     if ((want_x && !tap_x) || (want_w && !tap_w))
       lowered_backward(DY, X, Wt, s, want_x && !tap_x ? &dx : nullptr, want_w && !tap_w ? &dw : nullptr);
   }
