@@ -112,7 +112,7 @@ std::vector<KernelVariant> kernel_variants() {
        winograd_selected() ? "Winograd F(4x4,3x3): transforms here, 36 GEMMs on the tap kernel, chunks of 48 tiles "
                              "(core/kernels/winograd.h, nn/ops/conv2d_winograd.h)"
                            : "not used under KD_KERNELS=ref: the direct convolution (tap kernel) instead"},
-      {"pointwise 1x1 forward, batches, C >= 32", tap_gemm_variant(),
+      {"pointwise 1x1 forward, no gradient, batches, C >= 32", tap_gemm_variant(),
        "the tap kernel with one tap, inputs read in place, folded BN + activation fused into the stores "
        "(nn/ops/conv2d.cpp pointwise_forward)"},
       {"padded copies: phase split of rows (stride 2, Winograd)", phase_split_selected().name,
@@ -120,7 +120,7 @@ std::vector<KernelVariant> kernel_variants() {
                                                          : "permutes of 32/64 floats, all rows in one loop "
                                                            "(core/kernels/phase_split.h)"},
       {"dense conv, other shapes and gradients", "eigen",
-       "Eigen GEMM (vectorized at compile time): 1x1 in place (gradients, batch 1, < 32 channels), else "
+       "Eigen GEMM (vectorized at compile time): 1x1 in place (training, batch 1, < 32 channels), else "
        "im2col / col2im"},
       {"int8 GEMM u8 x s8 -> s32", gemm_s8_name(gemm_s8_selected()),
        "packed 16x4 weight blocks (core/kernels/gemm_u8s8.h); variants: ref avx2 avx512vnni neon neon_dot"},

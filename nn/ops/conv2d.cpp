@@ -94,7 +94,7 @@ struct PackedWeights {
   std::vector<kernels::TapGemmWeights> views;
 };
 
-// A 1x1 stride-1 convolution's forward on the tap kernel with one tap: Y_n = W x X_n, X_n's
+// A 1x1 stride-1 convolution without gradient, on the tap kernel with one tap: Y_n = W x X_n, X_n's
 // C planes of P floats read in place, the epilogue applied as the tiles are stored (as an fma:
 // rounded once, where Epilogue::apply rounds the product and the sum). Eigen's GEMM (the general
 // path) zeroed Y_n before accumulating into it (a memset, 5% of a batch-64 student pass), packed
@@ -171,7 +171,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
       float* scratch = col_buffer(winograd::scratch_floats(s.geom, s.O, G));  // this thread's
       winograd::forward(X + n0 * s.C * HW, s.C * HW, count, w, s.geom, scratch, Y + n0 * s.O * P, s.O * P, ep);
     });
-  } else if (s.pointwise() && s.groups == 1 && s.N > 1 && s.C >= kPointwiseTapMinChannels) {
+  } else if (winograd && s.pointwise() && s.groups == 1 && s.N > 1 && s.C >= kPointwiseTapMinChannels) {
     pointwise_forward(X, Wt, ep, s, Y);
   } else if (s.shifted_forward()) {
     const int threads = omp_in_parallel() ? 1 : num_threads();
