@@ -136,7 +136,7 @@ constexpr int64_t kColumnsMax = int64_t(xsimd::batch<float, A>::size) / 2 - 1;
 // Whether a variant takes columns(): A packed, and CA's lanes dividing MR (not AVX2's 4 rows: 4-lane
 // FMA vectors would need xsimd's fma3<sse4_2>, which an AVX2 build does not offer).
 template <class A, int MR, bool PACKED, class CA>
-constexpr bool kColumns = PACKED&& MR % int(xsimd::batch<float, CA>::size) == 0;
+constexpr bool kColumns = PACKED && (MR % int(xsimd::batch<float, CA>::size) == 0);
 
 template <class A, int MR, int NV, bool PACKED, class CA>
 void tiles(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end) {
