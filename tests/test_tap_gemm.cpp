@@ -178,6 +178,38 @@ TEST_CASE("tap_gemm: tile ranges split the work exactly") {
   }
 }
 
+TEST_CASE("tap_gemm: a team's shares cover every tile once, the same bits as one call") {
+  // Row counts with fewer blocks than threads (a range of the tile order), with some to spare and
+  // not divisible by the team; columns with a ragged last column tile.
+  for (const TapGemmKernel& k : tap_gemm_kernels()) {
+    for (int64_t O : {int64_t(5), int64_t(19), int64_t(64)})
+      for (int64_t cols : {int64_t(56), int64_t(130)})
+        for (int nt : {1, 2, 3, 5}) {
+          INFO(k.name << " O " << O << " cols " << cols << " threads " << nt);
+          Problem p = make(O, 6, 9, cols, 5);
+          const TapGemmWeights w = view(p);
+          std::vector<float> whole, parts;
+          TapGemmArgs aw = args(p, whole), ap = args(p, parts);
+          k.run(w, aw, 0, tiles(k, p));
+          // Each share run alone on a NaN-filled output: what it wrote is counted, so a tile
+          // computed by two shares or by none shows, not only a wrong value.
+          std::vector<int> seen(parts.size(), 0);
+          int64_t differ = 0;
+          for (int t = 0; t < nt; ++t) {
+            std::fill(parts.begin(), parts.end(), NAN);
+            k.share(w, ap, t, nt);
+            for (size_t i = 0; i < parts.size(); ++i)
+              if (!std::isnan(parts[i])) {
+                ++seen[i];
+                differ += whole[i] != parts[i];
+              }
+          }
+          CHECK(differ == 0);
+          CHECK(std::all_of(seen.begin(), seen.end(), [](int n) { return n == 1; }));
+        }
+  }
+}
+
 TEST_CASE("tap_gemm: A read through negative strides (the input gradient's reversed taps)") {
   // A[t, o, c] = src[o*6 + c*2 + (1 - t)] over src [O=3, C=3, 2]: rows past the first tile block
   // too (O = 3 < mr only for the reference's 8: every variant covers a partial block).

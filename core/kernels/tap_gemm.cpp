@@ -119,6 +119,25 @@ void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin,
   selected().run(w, a, tile_begin, tile_end);
 }
 
+void TapGemmKernel::share(const TapGemmWeights& w, const TapGemmArgs& a, int t, int nt) const {
+  const int64_t blocks = (w.O + mr - 1) / mr, col_tiles = (a.cols + nr - 1) / nr;
+  if (blocks < nt) {
+    const int64_t n = blocks * col_tiles;
+    if (n * t / nt < n * (t + 1) / nt) run(w, a, n * t / nt, n * (t + 1) / nt);
+    return;
+  }
+  const int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
+  // Tiles are numbered column tile major (tile = column tile * blocks + row block).
+  if (b0 < b1)
+    for (int64_t c = 0; c < col_tiles; ++c) run(w, a, c * blocks + b0, c * blocks + b1);
+}
+
+void tap_gemm_share(const TapGemmWeights& w, const TapGemmArgs& a, int t, int nt) {
+  KD_CHECK(w.O > 0 && w.C > 0 && w.taps > 0 && nt > 0 && t >= 0 && t < nt, "tap_gemm_share: O ", w.O, " C ", w.C,
+           " taps ", w.taps, " thread ", t, " of ", nt);
+  selected().share(w, a, t, nt);
+}
+
 void tap_gemm_grad(const TapGemmGradArgs& a) { selected().grad(a); }
 
 const char* tap_gemm_variant() { return selected().name; }

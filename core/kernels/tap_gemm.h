@@ -82,6 +82,11 @@ inline constexpr int64_t kTapGemmSlack = 64;
 // the range over threads for a single image.
 int64_t tap_gemm_tiles(const TapGemmWeights& w, int64_t cols);
 void tap_gemm(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end);
+// Thread t of nt's share of all the tiles (one image split over a team), equal in columns: the
+// row blocks [blocks*t/nt, blocks*(t+1)/nt) of every column tile, where there are at least nt
+// blocks (else a range of the tile order). Halving the tile range instead gave one thread a 7x7
+// layer's whole first column tile (48 columns) and the other its last 8: a third of the pair idle.
+void tap_gemm_share(const TapGemmWeights& w, const TapGemmArgs& a, int t, int nt);
 
 // The weight gradient of the same convolution, added into dA [taps, O, C]:
 //   dA[t, o, c] += sum_{p < cols} D[o * d_pitch + p] * X[c * x_pitch + shift[t] + p]
@@ -115,6 +120,8 @@ struct TapGemmKernel {
   void (*grad)(const TapGemmGradArgs&);
   // Tiles of this variant for O output rows and cols columns (the range run() takes).
   int64_t tiles(int64_t O, int64_t cols) const { return (O + mr - 1) / mr * ((cols + nr - 1) / nr); }
+  // Thread t of nt's share (tap_gemm_share).
+  void share(const TapGemmWeights& w, const TapGemmArgs& a, int t, int nt) const;
 };
 std::vector<TapGemmKernel> tap_gemm_kernels();
 

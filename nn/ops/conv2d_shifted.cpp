@@ -58,8 +58,12 @@ void run_taps(const kernels::TapGemmWeights& w, const float* xp, const Layout& L
               bool split_tiles) {
   const Shifts shift(L, kh, kw);
   const kernels::TapGemmArgs a{xp, L.pitch, shift.v, L.cols, yp, L.cols, {}};
-  const int64_t tiles = kernels::tap_gemm_tiles(w, L.cols);
-  parallel_for_range(tiles, split_tiles, [&](int64_t b, int64_t e) { kernels::tap_gemm(w, a, b, e); });
+  if (!split_tiles || omp_in_parallel()) {
+    kernels::tap_gemm(w, a, 0, kernels::tap_gemm_tiles(w, L.cols));
+    return;
+  }
+#pragma omp parallel
+  kernels::tap_gemm_share(w, a, omp_get_thread_num(), omp_get_num_threads());
 }
 
 bool common(const ConvGeom& g) {
