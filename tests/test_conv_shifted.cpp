@@ -1,8 +1,11 @@
 // The shifted-GEMM stride-1 convolution (nn/ops/conv2d_shifted.h) against a direct loop, over
 // kernels, paddings and odd sizes, and through F::conv2d's gradcheck at shapes where it is used.
 #include <doctest/doctest.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "autograd/gradcheck.h"
@@ -94,6 +97,38 @@ TEST_CASE("shifted conv: several images side by side, stride 1 and 2, forward an
     }
     check_close(dw.data(), dw_sum, 1e-3);
   }
+}
+
+TEST_CASE("shifted conv: one image shared by a team (split_tiles) gives the single thread's bits") {
+  // The team builds its shares of the input channels, computes its shares of the tiles and crops
+  // its shares of the output channels, two barriers between: any share left out or done twice, or
+  // a phase started before the last ended, changes outputs. Teams of 1-3; output channels fewer
+  // than, not divisible by and a multiple of the tiles' rows; stride 1 and 2; with an epilogue.
+  struct Case {
+    int64_t C, O, H, W, stride;
+  };
+  const int restore = omp_get_max_threads();
+  for (Case t : {Case{3, 5, 9, 11, 1}, Case{7, 19, 14, 14, 1}, Case{16, 64, 7, 7, 1}, Case{5, 17, 14, 14, 2},
+                 Case{8, 24, 28, 28, 1}}) {
+    const ConvGeom g{t.C, t.H, t.W, 3, 3, t.stride, 1};
+    REQUIRE(shifted::applies_forward(g));
+    const int64_t out_img = t.O * g.Ho() * g.Wo();
+    Tensor x = test::randn({t.C, t.H, t.W}, 7), w = test::randn({t.O, t.C, 3, 3}, 8);
+    Tensor scale = test::randn({t.O}, 9), bias = test::randn({t.O}, 10);
+    const F::Epilogue ep{scale.f32(), bias.f32(), 0.f, 6.f};
+    const kernels::TapGemmWeights weights = shifted::forward_weights(w.f32(), t.O, g);
+    std::vector<float> scratch(shifted::scratch_floats(g, t.O), NAN), alone(size_t(out_img), NAN);
+    shifted::forward(x.f32(), 0, 1, weights, g, scratch.data(), alone.data(), 0, ep, false);
+    for (int threads : {1, 2, 3}) {
+      INFO("C=" << t.C << " O=" << t.O << " " << t.H << "x" << t.W << " s=" << t.stride << " team " << threads);
+      omp_set_num_threads(threads);
+      std::fill(scratch.begin(), scratch.end(), NAN);
+      std::vector<float> team(size_t(out_img), NAN);
+      shifted::forward(x.f32(), 0, 1, weights, g, scratch.data(), team.data(), 0, ep, true);
+      CHECK(std::memcmp(alone.data(), team.data(), alone.size() * sizeof(float)) == 0);
+    }
+  }
+  omp_set_num_threads(restore);
 }
 
 TEST_CASE("shifted conv: where it applies") {

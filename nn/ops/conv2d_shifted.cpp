@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/spin_barrier.h"
 #include "core/threads.h"
 #include "nn/ops/padded_layout.h"
 
@@ -29,13 +30,14 @@ int64_t grad_pitch(const Layout& L) {
   return (L.cols + kernels::kTapGemmGradColumns - 1) / kernels::kTapGemmGradColumns * kernels::kTapGemmGradColumns;
 }
 
-// out image g [O, Ho, Wo] (at out + g * image_stride) from the tap GEMM's result, garbage dropped,
-// then the epilogue over each output plane while it is in cache (over whole planes: rows of 7 or 14
-// floats would leave the vector loop to its scalar tail).
-void crop(const float* yp, const Layout& L, int64_t O, float* out, int64_t image_stride, const Epilogue& ep = {}) {
+// Output channels [o0, o1) of image g [O, Ho, Wo] (at out + g * image_stride) from the tap GEMM's
+// result, garbage dropped, then the epilogue over each output plane while it is in cache (over
+// whole planes: rows of 7 or 14 floats would leave the vector loop to its scalar tail).
+void crop(const float* yp, const Layout& L, int64_t o0, int64_t o1, float* out, int64_t image_stride,
+          const Epilogue& ep = {}) {
   const int64_t P = L.Ho * L.Wo;
   for (int64_t g = 0; g < L.G; ++g)
-    for (int64_t o = 0; o < O; ++o) {
+    for (int64_t o = o0; o < o1; ++o) {
       float* plane = out + g * image_stride + o * P;
       for (int64_t ho = 0; ho < L.Ho; ++ho)
         std::memcpy(plane + ho * L.Wo, yp + o * L.cols + L.out_col(g, ho), sizeof(float) * size_t(L.Wo));
@@ -54,16 +56,10 @@ struct Shifts {
 };
 
 // yp [w.O, L.cols] = the tap GEMM over the padded copy xp.
-void run_taps(const kernels::TapGemmWeights& w, const float* xp, const Layout& L, int64_t kh, int64_t kw, float* yp,
-              bool split_tiles) {
+void run_taps(const kernels::TapGemmWeights& w, const float* xp, const Layout& L, int64_t kh, int64_t kw, float* yp) {
   const Shifts shift(L, kh, kw);
   const kernels::TapGemmArgs a{xp, L.pitch, shift.v, L.cols, yp, L.cols, {}};
-  if (!split_tiles || omp_in_parallel()) {
-    kernels::tap_gemm(w, a, 0, kernels::tap_gemm_tiles(w, L.cols));
-    return;
-  }
-#pragma omp parallel
-  kernels::tap_gemm_share(w, a, omp_get_thread_num(), omp_get_num_threads());
+  kernels::tap_gemm(w, a, 0, kernels::tap_gemm_tiles(w, L.cols));
 }
 
 bool common(const ConvGeom& g) {
@@ -131,9 +127,37 @@ void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmW
   const Layout L = forward_layout(g, G);
   float* xp = scratch;
   float* yp = scratch + L.total;
-  build(x, x_image, g.C, L, xp);
-  run_taps(w, xp, L, g.kh, g.kw, yp, split_tiles);
-  crop(yp, L, w.O, y, y_image, ep);
+  if (!split_tiles || omp_in_parallel()) {
+    build(x, x_image, g.C, L, xp);
+    run_taps(w, xp, L, g.kh, g.kw, yp);
+    crop(yp, L, 0, w.O, y, y_image, ep);
+    return;
+  }
+  // One team for the whole convolution: each thread builds its share of the input channels, then
+  // computes its share of the tiles, then crops its share of the output channels. (With only the
+  // tiles shared, the copy and the crop ran on one thread while the other waited: at batch 1 the
+  // teacher's threads spent 17% of a pass spinning.)
+  const Shifts shift(L, g.kh, g.kw);
+  const kernels::TapGemmArgs a{xp, L.pitch, shift.v, L.cols, yp, L.cols, {}};
+  const int nt = num_threads();
+  SpinBarrier barrier(nt);
+#pragma omp parallel num_threads(nt)
+  {
+    if (omp_get_num_threads() != nt) {  // a smaller team than asked for: the barrier would never open
+      if (omp_get_thread_num() == 0) {
+        build(x, x_image, g.C, L, xp);
+        run_taps(w, xp, L, g.kh, g.kw, yp);
+        crop(yp, L, 0, w.O, y, y_image, ep);
+      }
+    } else {
+      const int t = omp_get_thread_num();
+      build(x, x_image, g.C, L, xp, g.C * t / nt, g.C * (t + 1) / nt);
+      barrier.wait();
+      kernels::tap_gemm_share(w, a, t, nt);
+      barrier.wait();
+      crop(yp, L, w.O * t / nt, w.O * (t + 1) / nt, y, y_image, ep);
+    }
+  }
 }
 
 void backward_input(const float* dy, int64_t dy_image, int64_t G, const kernels::TapGemmWeights& w, const ConvGeom& g,
@@ -144,8 +168,8 @@ void backward_input(const float* dy, int64_t dy_image, int64_t G, const kernels:
   build(dy, dy_image, w.C, L, dyp);
   // dx[c, h, v] = sum_{o,i,j} W[o, c, i, j] * dyp[o, h + (kh-1-i), v + (kw-1-j)]: tap t' = (i', j')
   // of the packed weights is W's tap (kh-1-i', kw-1-j'), read at shift i'*R + j'.
-  run_taps(w, dyp, L, g.kh, g.kw, dxp, false);
-  crop(dxp, L, g.C, dx, dx_image);
+  run_taps(w, dyp, L, g.kh, g.kw, dxp);
+  crop(dxp, L, 0, g.C, dx, dx_image);
 }
 
 void backward_weight(const float* x, int64_t x_image, const float* dy, int64_t dy_image, int64_t G, int64_t O,

@@ -51,11 +51,15 @@ Layout make_tile_layout(int64_t C, int64_t rows, int64_t cols_in, int64_t m, int
 }
 
 void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, float* dst) {
+  build(src, image_stride, C, L, dst, 0, C);
+}
+
+void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, float* dst, int64_t c0, int64_t c1) {
   KD_CHECK(L.s == 1 || L.s == 2 || L.s == 4, "padded copy: stride ", L.s, " (1, 2 or 4 supported)");
   const kernels::PhaseSplitKernel& split = kernels::phase_split_selected();
-  std::fill(dst, dst + L.total, 0.f);
+  std::fill(dst + c0 * L.pitch, dst + (c1 == C ? L.total : c1 * L.pitch), 0.f);
   for (int64_t g = 0; g < L.G; ++g)
-    for (int64_t c = 0; c < C; ++c) {
+    for (int64_t c = c0; c < c1; ++c) {
       const float* plane = src + g * image_stride + c * L.rows * L.cols_in;
       const int64_t col0 = g * L.Ws + L.lead;
       if (L.s == 1) {
