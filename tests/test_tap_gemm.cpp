@@ -82,7 +82,7 @@ TEST_CASE("tap_gemm SIMD variants equal the reference bit for bit") {
     for (int64_t O : {1, 3, 8, 9, 17, 32})
       for (int64_t C : {1, 4, 19})
         for (int taps : {1, 9})
-          for (int64_t cols : {1, 5, 16, 17, 47, 48, 49, 100}) {
+          for (int64_t cols : {1, 5, 8, 16, 17, 24, 47, 48, 49, 56, 100}) {
             INFO(k.name << " O=" << O << " C=" << C << " taps=" << taps << " cols=" << cols);
             Problem p = make(O, C, taps, cols, uint64_t(O * 1000 + C * 10 + cols));
             std::vector<float> want, got;
@@ -119,7 +119,7 @@ EpilogueCase epilogue_case(const Problem& p, bool with_scale, float lo, float hi
 TEST_CASE("tap_gemm epilogue: the reference applies clamp(fma(sum, scale, bias)); variants equal it bit for bit") {
   const std::vector<TapGemmKernel> ks = tap_gemm_kernels();
   for (int64_t O : {1, 8, 9, 17})
-    for (int64_t cols : {5, 16, 49, 100})
+    for (int64_t cols : {5, 16, 24, 49, 56, 100})
       for (int variant = 0; variant < 3; ++variant) {
         const bool with_scale = variant != 1;
         const float lo = variant == 2 ? -INFINITY : 0.f, hi = variant == 0 ? 6.f : INFINITY;

@@ -138,6 +138,13 @@ constexpr int64_t kColumnsMax = int64_t(xsimd::batch<float, A>::size) / 2 - 1;
 template <class A, int MR, bool PACKED, class CA>
 constexpr bool kColumns = PACKED && (MR % int(xsimd::batch<float, CA>::size) == 0);
 
+// Whether a variant takes a last few columns (up to CA's lanes, fewer than A's) in one vector of
+// CA (tile<CA, MR, 1>): AVX-512's last 8 columns in an AVX2 vector, whose FMAs cost half a
+// 512-bit one on CPUs that split those in two (AMD Zen 4), and no more elsewhere. (A 7x7 image's
+// 56 columns are 48 + 8: the 8 took a quarter of the layer's FMAs in a 16-lane tile.)
+template <class A, class CA>
+constexpr bool kHalfVector = xsimd::batch<float, CA>::size < xsimd::batch<float, A>::size;
+
 template <class A, int MR, int NV, bool PACKED, class CA>
 void tiles(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, int64_t tile_end) {
   constexpr int64_t S = xsimd::batch<float, A>::size, NR = NV * S;
@@ -155,6 +162,10 @@ void tiles(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_begin, in
         for (int64_t u = t; u < t1; ++u) partial_tile<A, MR, NV, PACKED>(w, a, u % blocks, p0, whole, whole / S);
       if constexpr (kColumns<A, MR, PACKED, CA>) columns<CA, MR>(w, a, ob, ob + (t1 - t), p0 + whole, rest);
       t = t1;
+    } else if (kHalfVector<A, CA> && rest > 0 && rest <= int64_t(xsimd::batch<float, CA>::size)) {
+      if (whole > 0) partial_tile<A, MR, NV, PACKED>(w, a, ob, p0, whole, whole / S);
+      if constexpr (kHalfVector<A, CA>) tile<CA, MR, 1, PACKED>(w, a, ob, p0 + whole, rest);
+      ++t;
     } else {
       partial_tile<A, MR, NV, PACKED>(w, a, ob, p0, ncols, (ncols + S - 1) / S);
       ++t;
