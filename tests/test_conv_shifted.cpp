@@ -25,7 +25,7 @@ TEST_CASE("shifted conv: forward and both gradients equal the direct convolution
   struct Case { int64_t C, O, H, W, kh, kw, pad; };
   for (Case t : {Case{1, 1, 3, 3, 3, 3, 1}, Case{3, 5, 7, 9, 3, 3, 1}, Case{4, 3, 14, 14, 3, 3, 1},
                  Case{5, 7, 11, 17, 3, 3, 0}, Case{2, 4, 9, 8, 5, 5, 2}, Case{3, 2, 6, 13, 5, 3, 1},
-                 Case{17, 19, 5, 16, 3, 3, 2}, Case{2, 3, 8, 6, 2, 2, 0}}) {
+                 Case{17, 19, 5, 16, 3, 3, 2}, Case{2, 3, 8, 6, 2, 2, 0}, Case{3, 4, 6, 9, 1, 3, 0}}) {
     INFO("C=" << t.C << " O=" << t.O << " " << t.H << "x" << t.W << " k=" << t.kh << "x" << t.kw << " p=" << t.pad);
     const ConvGeom g{t.C, t.H, t.W, t.kh, t.kw, 1, t.pad};
     const int64_t Ho = g.Ho(), Wo = g.Wo();
@@ -134,8 +134,9 @@ TEST_CASE("shifted conv: one image shared by a team (split_tiles) gives the sing
 TEST_CASE("shifted conv: where it applies") {
   CHECK(shifted::applies_backward(ConvGeom{32, 28, 28, 3, 3, 1, 1}));
   CHECK(shifted::applies_backward(ConvGeom{64, 14, 14, 3, 3, 1, 1}));
-  CHECK(shifted::applies_backward(ConvGeom{128, 7, 7, 3, 3, 1, 1}));       // 2 of 9 columns wasted
-  CHECK_FALSE(shifted::applies_forward(ConvGeom{128, 4, 4, 3, 3, 1, 1}));  // 2 of 6
+  CHECK(shifted::applies_backward(ConvGeom{128, 7, 7, 3, 3, 1, 1}));       // 1 of 8 columns wasted
+  CHECK(shifted::applies_forward(ConvGeom{128, 4, 4, 3, 3, 1, 1}));        // 1 of 5
+  CHECK_FALSE(shifted::applies_forward(ConvGeom{128, 3, 3, 3, 3, 1, 1}));  // 1 of 4
   CHECK(shifted::applies_forward(ConvGeom{32, 28, 28, 3, 3, 2, 1}));
   CHECK(shifted::applies_forward(ConvGeom{64, 14, 14, 3, 3, 2, 1}));
   CHECK_FALSE(shifted::applies_backward(ConvGeom{32, 28, 28, 3, 3, 2, 1}));

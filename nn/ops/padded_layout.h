@@ -11,8 +11,9 @@ namespace kd::F::padded {
 // output columns land. Per channel: s*s sub-planes (the row and column parities at stride 2; one
 // plane at stride 1) of Hq rows of R floats. Image g's pixel (h, w) is at padded row h + top and
 // combined column g*Ws + lead + w.
-//   stride 1: Ws = cols_in + lead, so neighbouring images share their zero columns (a 7x7 image
-//             with padding 1 wastes 1 column in 8 instead of 2 in 9);
+//   stride 1: Ws = cols_in + lead, so neighbouring images share their zero columns, and R = G*Ws:
+//             the last image's right padding is the next row's start (a 7x7 image with padding
+//             1 wastes 1 column in 8 instead of 2 in 9);
 //   stride 2: Ws = cols_in + 2*lead rounded up to even, so every image starts on an even column
 //             and the parities mean the same in every image.
 // Tap (i, j) reads sub-plane (i % s, j % s) from row i / s, column j / s, so output (g, ho, wo)
