@@ -40,6 +40,11 @@ Var channel_gate(const Var& x, const Var& s, const Tensor& mask);
 Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
                               const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var, float eps,
                               float lo, float hi);
+// The same with a residual block's end: clamp(BN(conv2d(x)) + residual, lo, hi), residual of the
+// output's shape; the same bits as add_act_inference after conv2d_bn_act_inference(-inf, inf).
+Tensor conv2d_bn_add_act_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding,
+                                   int groups, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                                   const Tensor& var, float eps, const Tensor& residual, float lo, float hi);
 Var linear(const Var& x, const Var& w, const Var& b);              // x [N,in], w [out,in], b [out]
 Var add(const Var& a, const Var& b);                               // same shapes
 // Inference only (under NoGrad): clamp(a + b, lo, hi) in one pass, for a residual add followed by

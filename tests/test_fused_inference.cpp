@@ -4,10 +4,12 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "core/rng.h"
 #include "core/threads.h"
 #include "nn/builders.h"
+#include "nn/functional.h"
 #include "nn/model.h"
 #include "random_tensor.h"
 
@@ -84,6 +86,57 @@ TEST_CASE("inference in batch slices equals the whole batch, image for image") {
       const auto [worst, scale] = gap(sliced, whole);
       INFO(differ, " of ", whole.numel(), " logits differ, by at most ", worst, " (max |logit| ", scale, ")");
       CHECK(worst <= 1e-6 * (1 + scale));
+    }
+  set_threads(threads_before);
+}
+
+// conv2d_bn_add_act_inference against the ops it replaces (conv2d_bn_act_inference with no clamp,
+// then add_act_inference): the same bits, on every convolution path: depthwise (3x3 kernel and the
+// general plane loop), pointwise on the tap kernel (a batch, >= 32 channels) and on Eigen (one
+// image), Winograd (>= 4 images), the shifted convolution (one image shared by the threads, and
+// images per call), grouped, and the general im2col path (5x5 stride 3). Inputs include NaN.
+TEST_CASE("conv + BN + residual add + ReLU as one op equals the ops one after another, bit for bit") {
+  struct Case {
+    const char* path;
+    int64_t N, C, H, O, k, stride, pad, groups;
+  };
+  const int threads_before = num_threads();
+  set_threads(2);
+  for (Case t :
+       {Case{"depthwise 3x3", 2, 8, 9, 8, 3, 1, 1, 8}, Case{"depthwise 5x5", 2, 8, 9, 8, 5, 1, 2, 8},
+        Case{"pointwise tap", 3, 32, 7, 40, 1, 1, 0, 1}, Case{"pointwise Eigen", 1, 16, 7, 24, 1, 1, 0, 1},
+        Case{"winograd", 5, 8, 12, 16, 3, 1, 1, 1}, Case{"shifted, one image", 1, 32, 28, 32, 3, 1, 1, 1},
+        Case{"shifted, images", 3, 6, 14, 10, 3, 1, 1, 1}, Case{"shifted, stride 2", 1, 32, 28, 64, 3, 2, 1, 1},
+        Case{"grouped", 2, 8, 10, 12, 3, 1, 1, 2}, Case{"im2col", 2, 5, 17, 7, 5, 3, 1, 1}})
+    for (float hi : {INFINITY, 6.f}) {
+      INFO(t.path << " hi " << hi);
+      Rng r(13, 2);
+      auto fill = [&](Shape shape, float mul, float add) {
+        Tensor u = Tensor::empty(shape);
+        for (int64_t i = 0; i < u.numel(); ++i) u.f32()[i] = add + mul * r.normal();
+        return u;
+      };
+      Tensor x = fill({t.N, t.C, t.H, t.H}, 1.f, 0.f), w = fill({t.O, t.C / t.groups, t.k, t.k}, 0.3f, 0.f);
+      Tensor b = fill({t.O}, 0.1f, 0.f), gamma = fill({t.O}, 0.2f, 1.f), beta = fill({t.O}, 0.2f, 0.f);
+      Tensor mean = fill({t.O}, 0.2f, 0.f), var = fill({t.O}, 0.f, 0.7f);
+      x.f32()[3] = NAN;
+      const int64_t Ho = (t.H + 2 * t.pad - t.k) / t.stride + 1;
+      Tensor res = fill({t.N, t.O, Ho, Ho}, 1.f, 0.f);
+      res.f32()[5] = NAN;
+      NoGrad ng;
+      const Tensor y = F::conv2d_bn_act_inference(x, w, b, int(t.stride), int(t.pad), int(t.groups), gamma, beta, mean,
+                                                  var, 1e-5f, -INFINITY, INFINITY);
+      const Tensor want = F::add_act_inference(y, res, 0.f, hi);
+      const Tensor got = F::conv2d_bn_add_act_inference(x, w, b, int(t.stride), int(t.pad), int(t.groups), gamma, beta,
+                                                        mean, var, 1e-5f, res, 0.f, hi);
+      REQUIRE(got.shape() == want.shape());
+      int64_t differ = 0, nans = 0;
+      for (int64_t i = 0; i < want.numel(); ++i) {
+        nans += std::isnan(want.f32()[i]);
+        differ += std::memcmp(want.f32() + i, got.f32() + i, sizeof(float)) != 0;
+      }
+      CHECK(nans > 0);
+      CHECK(differ == 0);
     }
   set_threads(threads_before);
 }

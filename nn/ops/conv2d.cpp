@@ -105,7 +105,8 @@ struct PackedWeights {
 // 16 -> 32 at 28x28: 1.25 ms against 1.05 at batch 128; a 16-step sum per tile, each tile's input
 // read from 16 planes at once).
 constexpr int64_t kPointwiseTapMinChannels = 32;
-void pointwise_forward(const float* X, const float* Wt, const Epilogue& ep, const ConvShape& s, float* Y) {
+void pointwise_forward(const float* X, const float* Wt, const Epilogue& ep, const Residual& res, const ConvShape& s,
+                       float* Y) {
   const int64_t P = s.Ho * s.Wo, image = s.C * P;
   const std::shared_ptr<const PackedWeights> packed =
       cached_weights<PackedWeights>(Wt, s.weight_shape(), kTapForwardPacked, [&] {
@@ -133,14 +134,17 @@ void pointwise_forward(const float* X, const float* Wt, const Epilogue& ep, cons
                                  .y_pitch = P,
                                  .ep = {ep.scale, ep.bias, ep.lo, ep.hi}};
     kernels::tap_gemm(w, a, 0, tiles);
+    if (res.active()) res.at(n * s.O * P).apply(Y + n * s.O * P, s.O * P);
   });
 }
 
 // winograd: Winograd F(4x4, 3x3) may be used (nn/ops/conv2d_winograd.h). Not while training: its
 // rounding error (~2e-6 relative, 10x the direct sum's) was amplified by the teacher's train-mode
 // batch norm past the one-SGD-step comparison with PyTorch (tests/test_train_step.cpp); the
-// forward passes without gradient (inference, the teacher in a KD step) take it.
-Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, const ConvShape& s, bool winograd) {
+// forward passes without gradient (inference, the teacher in a KD step) take it. res: added after
+// the epilogue, each part of y while it is in cache (Residual).
+Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, const ConvShape& s, bool winograd,
+                    const Residual& res = {}) {
   Tensor y = Tensor::empty({s.N, s.O, s.Ho, s.Wo});
   const float *X = xc.f32(), *Wt = wc.f32();
   float* Y = y.f32();
@@ -156,6 +160,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
         kernels::dw_plane_forward(X + nc * HW, w, s.geom, Y + nc * P);
         if (ep.active()) ep.apply(Y + nc * P, P, c);
       }
+      if (res.active()) res.at(nc * P).apply(Y + nc * P, P);
     });
   } else if (winograd && s.winograd() &&
              s.N >= std::max<int64_t>(winograd::kMinImages, omp_in_parallel() ? 1 : num_threads())) {
@@ -170,9 +175,10 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
       const int64_t n0 = call * G, count = std::min(G, s.N - n0);
       float* scratch = col_buffer(winograd::scratch_floats(s.geom, s.O, G));  // this thread's
       winograd::forward(X + n0 * s.C * HW, s.C * HW, count, w, s.geom, scratch, Y + n0 * s.O * P, s.O * P, ep);
+      if (res.active()) res.at(n0 * s.O * P).apply(Y + n0 * s.O * P, count * s.O * P);
     });
   } else if (winograd && s.pointwise() && s.groups == 1 && s.N > 1 && s.C >= kPointwiseTapMinChannels) {
-    pointwise_forward(X, Wt, ep, s, Y);
+    pointwise_forward(X, Wt, ep, res, s, Y);
   } else if (s.shifted_forward()) {
     const int threads = omp_in_parallel() ? 1 : num_threads();
     const int64_t G = shifted::images_per_call(s.geom, s.N, threads), calls = (s.N + G - 1) / G;
@@ -197,7 +203,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
         if (group_ep.scale) group_ep.scale += g * s.Og;
         if (group_ep.bias) group_ep.bias += g * s.Og;
         shifted::forward(X + (n0 * s.C + g * s.Cg) * HW, s.C * HW, count, weights[size_t(g)], s.geom, scratch, yg,
-                         s.O * P, group_ep, split_tiles);
+                         s.O * P, group_ep, split_tiles, res.at(yg - Y));
       }
     };
     parallel_for(calls, !split_tiles && calls > 1, images);
@@ -212,6 +218,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
         if (ep.active())
           for (int64_t o = g * s.Og; o < (g + 1) * s.Og; ++o) ep.apply(Y + (n * s.O + o) * P, P, o);
       }
+      if (res.active()) res.at(n * s.O * P).apply(Y + n * s.O * P, s.O * P);
     });
   }
   return y;
@@ -398,12 +405,20 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int padding, in
   });
 }
 
-Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
-                              const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var, float eps,
-                              float lo, float hi) {
+namespace {
+// Both fused inference ops: residual undefined for conv2d_bn_act_inference.
+Tensor conv_bn_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
+                         const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var, float eps,
+                         const Tensor& residual, float lo, float hi) {
   KD_CHECK(!grad_enabled(), "conv2d_bn_act_inference: inference only (use it under NoGrad)");
   Tensor xc = x.contiguous(), wc = w.contiguous();
   const ConvShape s = conv_shape(xc, wc, stride, padding, groups);
+  Tensor rc;
+  if (residual.defined()) {
+    KD_CHECK(residual.shape() == Shape({s.N, s.O, s.Ho, s.Wo}), "conv2d_bn_add_act_inference: residual ",
+             shape_str(residual.shape()), " for an output of ", shape_str(Shape({s.N, s.O, s.Ho, s.Wo})));
+    rc = residual.contiguous();
+  }
   for (const Tensor* t : {&gamma, &beta, &mean, &var})
     KD_CHECK(t->dim() == 1 && t->size(0) == s.O, "conv2d_bn_act_inference: batch-norm parameter ",
              shape_str(t->shape()), " for ", s.O, " output channels");
@@ -422,10 +437,27 @@ Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b
   Epilogue ep;
   ep.scale = K;
   ep.bias = Sh;
-  ep.lo = lo, ep.hi = hi;
+  Residual res;
+  if (rc.defined())
+    res = {rc.f32(), lo, hi};  // the clamp after the sum
+  else
+    ep.lo = lo, ep.hi = hi;
   std::optional<WeightCacheBypass> temporary_weights;  // a copy: its address is not the weights'
   if (!w.is_contiguous()) temporary_weights.emplace();
-  return conv_forward(xc, wc, ep, s, true);
+  return conv_forward(xc, wc, ep, s, true, res);
+}
+}  // namespace
+
+Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
+                               const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var,
+                               float eps, float lo, float hi) {
+  return conv_bn_inference(x, w, b, stride, padding, groups, gamma, beta, mean, var, eps, Tensor(), lo, hi);
+}
+
+Tensor conv2d_bn_add_act_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding,
+                                   int groups, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                                   const Tensor& var, float eps, const Tensor& residual, float lo, float hi) {
+  return conv_bn_inference(x, w, b, stride, padding, groups, gamma, beta, mean, var, eps, residual, lo, hi);
 }
 
 }  // namespace kd::F

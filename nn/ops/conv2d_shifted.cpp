@@ -34,14 +34,16 @@ int64_t grad_pitch(const Layout& L) {
 // result, garbage dropped, then the epilogue over each output plane while it is in cache (over
 // whole planes: rows of 7 or 14 floats would leave the vector loop to its scalar tail).
 void crop(const float* yp, const Layout& L, int64_t o0, int64_t o1, float* out, int64_t image_stride,
-          const Epilogue& ep = {}) {
+          const Epilogue& ep = {}, const Residual& res = {}) {
   const int64_t P = L.Ho * L.Wo;
   for (int64_t g = 0; g < L.G; ++g)
     for (int64_t o = o0; o < o1; ++o) {
-      float* plane = out + g * image_stride + o * P;
+      const int64_t at = g * image_stride + o * P;
+      float* plane = out + at;
       for (int64_t ho = 0; ho < L.Ho; ++ho)
         std::memcpy(plane + ho * L.Wo, yp + o * L.cols + L.out_col(g, ho), sizeof(float) * size_t(L.Wo));
       if (ep.active()) ep.apply(plane, P, o);
+      if (res.active()) res.at(at).apply(plane, P);
     }
 }
 
@@ -123,14 +125,14 @@ kernels::TapGemmWeights backward_input_weights(const float* w, int64_t O, const 
 }
 
 void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmWeights& w, const ConvGeom& g,
-             float* scratch, float* y, int64_t y_image, const Epilogue& ep, bool split_tiles) {
+             float* scratch, float* y, int64_t y_image, const Epilogue& ep, bool split_tiles, const Residual& res) {
   const Layout L = forward_layout(g, G);
   float* xp = scratch;
   float* yp = scratch + L.total;
   if (!split_tiles || omp_in_parallel()) {
     build(x, x_image, g.C, L, xp);
     run_taps(w, xp, L, g.kh, g.kw, yp);
-    crop(yp, L, 0, w.O, y, y_image, ep);
+    crop(yp, L, 0, w.O, y, y_image, ep, res);
     return;
   }
   // One team for the whole convolution: each thread builds its share of the input channels, then
@@ -147,7 +149,7 @@ void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmW
       if (omp_get_thread_num() == 0) {
         build(x, x_image, g.C, L, xp);
         run_taps(w, xp, L, g.kh, g.kw, yp);
-        crop(yp, L, 0, w.O, y, y_image, ep);
+        crop(yp, L, 0, w.O, y, y_image, ep, res);
       }
     } else {
       const int t = omp_get_thread_num();
@@ -155,7 +157,7 @@ void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmW
       barrier.wait();
       kernels::tap_gemm_share(w, a, t, nt);
       barrier.wait();
-      crop(yp, L, w.O * t / nt, w.O * (t + 1) / nt, y, y_image, ep);
+      crop(yp, L, w.O * t / nt, w.O * (t + 1) / nt, y, y_image, ep, res);
     }
   }
 }

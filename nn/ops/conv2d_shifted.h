@@ -55,8 +55,10 @@ kernels::TapGemmWeights backward_input_weights(const float* w, int64_t O, const 
 // at y + n * y_image; the epilogue is applied as the garbage columns are dropped. split_tiles:
 // share the tiles among the OpenMP threads (for batches smaller than the thread count); call it
 // outside a parallel region then.
+// res (its r for image 0 of y's call, the same image stride) is added after the epilogue.
 void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g,
-             float* scratch, float* y, int64_t y_image, const Epilogue& ep = {}, bool split_tiles = false);
+             float* scratch, float* y, int64_t y_image, const Epilogue& ep = {}, bool split_tiles = false,
+             const Residual& res = {});
 // G images as in forward (image n's tensors at dy + n * dy_image, ...). Stride 1:
 // dx[C, H, W] = the input gradient for dy[O, Ho*Wo] (overwritten, not accumulated).
 void backward_input(const float* dy, int64_t dy_image, int64_t G, const kernels::TapGemmWeights& w,

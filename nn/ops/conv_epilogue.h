@@ -29,4 +29,23 @@ struct Epilogue {
   kernels::ChannelEpilogue channel(int64_t o) const { return {scale ? scale[o] : 1.f, bias ? bias[o] : 0.f, lo, hi}; }
 };
 
+// A residual block's end (add, then ReLU / ReLU6) fused into its last convolution at inference:
+// after the epilogue (the folded BN, no clamp), y = clamp(y + r, lo, hi) with r of y's shape,
+// while y is in cache. The same operations as add_act_inference after the convolution, so the
+// same bits; at batch 1 the separate pass ran on one thread (the teacher's: 20 us a pass).
+struct Residual {
+  const float* r = nullptr;  // r[i] is added to y[i], i counted from the y this is handed with
+  float lo = -INFINITY, hi = INFINITY;
+  bool active() const { return r != nullptr; }
+  // The same residual for the part of y that starts `offset` floats further on.
+  Residual at(int64_t offset) const { return {r ? r + offset : nullptr, lo, hi}; }
+  // y[p] = clamp(y[p] + r[p], lo, hi) for p < n.
+  void apply(float* y, int64_t n) const {
+    // Locals: read through `this`, the bounds could alias y, and the loop would not vectorize.
+    const float* rr = r;
+    const float l = lo, h = hi;
+    for (int64_t p = 0; p < n; ++p) y[p] = clamp_pass_nan(y[p] + rr[p], l, h);
+  }
+};
+
 }  // namespace kd::F
