@@ -183,9 +183,11 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
     const int threads = omp_in_parallel() ? 1 : num_threads();
     const int64_t G = shifted::images_per_call(s.geom, s.N, threads), calls = (s.N + G - 1) / G;
     // Images over threads, G per call; a batch smaller than the team shares each image's tiles,
-    // where an image's work pays for waking the team (the student's stem, 0.12 M multiply-adds,
-    // took 0.15 -> 0.19 ms per batch-1 pass when split; the teacher's convolutions are 3.6-7.2 M).
-    const bool split_tiles = s.N < threads && s.Og * s.Ho * s.Wo * K >= (int64_t(1) << 20);
+    // where an image's work pays for waking the team: the student's stem, 0.11 M multiply-adds,
+    // took 0.15 -> 0.19 ms per batch-1 pass when split (under omp barriers, before SpinBarrier);
+    // the teacher's stem, 0.23 M, gains ~8 us a pass split (1.026 -> 1.018 ms); its other
+    // convolutions are 3.6-7.2 M.
+    const bool split_tiles = s.N < threads && s.Og * s.Ho * s.Wo * K >= (int64_t(1) << 17);
     // The weights read in place for a single image; packed once for a batch (see tap_gemm.h).
     const std::shared_ptr<const PackedWeights> packed =
         cached_weights<PackedWeights>(Wt, s.weight_shape(), s.N > 1 ? kTapForwardPacked : kTapForwardInPlace, [&] {
