@@ -8,6 +8,7 @@
 
 #include "core/rng.h"
 #include "core/threads.h"
+#include "direct_conv.h"
 #include "nn/builders.h"
 #include "nn/functional.h"
 #include "nn/model.h"
@@ -107,7 +108,8 @@ TEST_CASE("conv + BN + residual add + ReLU as one op equals the ops one after an
         Case{"pointwise tap", 3, 32, 7, 40, 1, 1, 0, 1}, Case{"pointwise Eigen", 1, 16, 7, 24, 1, 1, 0, 1},
         Case{"winograd", 5, 8, 12, 16, 3, 1, 1, 1}, Case{"shifted, one image", 1, 32, 28, 32, 3, 1, 1, 1},
         Case{"shifted, images", 3, 6, 14, 10, 3, 1, 1, 1}, Case{"shifted, stride 2", 1, 32, 28, 64, 3, 2, 1, 1},
-        Case{"grouped", 2, 8, 10, 12, 3, 1, 1, 2}, Case{"im2col", 2, 5, 17, 7, 5, 3, 1, 1}})
+        Case{"grouped", 2, 8, 10, 12, 3, 1, 1, 2}, Case{"im2col", 2, 5, 17, 7, 5, 3, 1, 1},
+        Case{"im2col, one image on the team", 1, 32, 28, 64, 1, 2, 0, 1}})
     for (float hi : {INFINITY, 6.f}) {
       INFO(t.path << " hi " << hi);
       Rng r(13, 2);
@@ -137,6 +139,28 @@ TEST_CASE("conv + BN + residual add + ReLU as one op equals the ops one after an
       }
       CHECK(nans > 0);
       CHECK(differ == 0);
+    }
+  set_threads(threads_before);
+}
+
+// One image on a team, by output channels (nn/ops/conv2d.cpp: the im2col path below the threads'
+// count of images; the teacher's 1x1 stride-2 shortcuts), against the direct convolution, for
+// teams of 1-3 (the channels split unevenly over 3).
+TEST_CASE("conv2d, one image, output channels split over the team, equals the direct convolution") {
+  const int threads_before = num_threads();
+  struct Case {
+    int64_t C, H, O, k, stride, pad;
+  };
+  for (Case t : {Case{32, 28, 64, 1, 2, 0}, Case{5, 29, 40, 5, 3, 1}})
+    for (int threads : {1, 2, 3}) {
+      INFO("C " << t.C << " " << t.H << "x" << t.H << " O " << t.O << " k " << t.k << " team " << threads);
+      set_threads(threads);
+      const kernels::ConvGeom g{t.C, t.H, t.H, t.k, t.k, t.stride, t.pad};
+      // Other values for every team: a row left unwritten cannot show the last run's right answer.
+      Tensor x = test::randn({1, t.C, t.H, t.H}, uint64_t(21 + threads)), w = test::randn({t.O, t.C, t.k, t.k}, 22);
+      NoGrad ng;
+      const Tensor y = F::conv2d(Var(x), Var(w), Var(), int(t.stride), int(t.pad), 1).value();
+      test::check_close(y.f32(), test::direct_conv(x.f32(), w.f32(), t.O, g), 1e-4);
     }
   set_threads(threads_before);
 }
