@@ -95,7 +95,8 @@ TEST_CASE("inference in batch slices equals the whole batch, image for image") {
 // then add_act_inference): the same bits, on every convolution path: depthwise (3x3 kernel and the
 // general plane loop), pointwise on the tap kernel (a batch, >= 32 channels) and on Eigen (one
 // image), Winograd (>= 4 images), the shifted convolution (one image shared by the threads, and
-// images per call), grouped, and the general im2col path (5x5 stride 3). Inputs include NaN.
+// images per call), grouped, and the general im2col path (5x5 stride 3; and one image on the team
+// by output channels, a 1x1 stride-2 shortcut). Inputs include NaN.
 TEST_CASE("conv + BN + residual add + ReLU as one op equals the ops one after another, bit for bit") {
   struct Case {
     const char* path;
