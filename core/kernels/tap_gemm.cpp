@@ -24,7 +24,7 @@ void tap_gemm_ref(const TapGemmWeights& w, const TapGemmArgs& a, int64_t tile_be
         float acc = 0.f;
         for (int64_t c = 0; c < w.C; ++c)
           for (int t = 0; t < w.taps; ++t) acc = std::fma(w.at(t, o, c), a.x[c * a.x_pitch + a.shift[t] + p], acc);
-        a.y[o * a.y_pitch + p] = a.ep.active() ? a.ep.apply(acc, o) : acc;
+        a.y[o * a.y_pitch + p] = a.ep.active() ? a.ep.channel(o)(acc) : acc;
       }
   }
 }

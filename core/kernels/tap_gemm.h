@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/kernels/epilogue.h"
+
 namespace kd::kernels {
 
 // The left-hand matrix: A[t, o, c] = w[(o / rows) * sb + (o % rows) * so + c * sc + t * st];
@@ -46,22 +48,10 @@ TapGemmWeights tap_gemm_pack_mr(const TapGemmWeights& a, int mr, float* dst);
 TapGemmWeights tap_gemm_packed_view(const TapGemmWeights& a, int mr, const float* packed);
 int tap_gemm_mr();
 
-// Applied to each output as it is stored: y = clamp(fma(acc, scale[o], bias[o]), lo, hi), NaN
-// passing the clamp (max with lo, then min with hi); no scale is 1, no bias 0. (The folded batch
-// norm and ReLU of an inference convolution, while the tile is in registers: as a pass of its own
-// over the outputs it took 7% of a batch-64 student pass.) Inactive (the default), the sums are
-// stored as they are.
-struct TapGemmEpilogue {
-  const float* scale = nullptr;
-  const float* bias = nullptr;
-  float lo = -INFINITY, hi = INFINITY;
-  bool active() const { return scale || bias || lo != -INFINITY || hi != INFINITY; }
-  float apply(float acc, int64_t o) const {
-    const float v = std::fma(acc, scale ? scale[o] : 1.f, bias ? bias[o] : 0.f);
-    const float u = v < lo ? lo : v;
-    return u > hi ? hi : u;
-  }
-};
+// Applied to each output as it is stored: y = clamp(fma(acc, scale[o], bias[o]), lo, hi)
+// (core/kernels/epilogue.h). The folded batch norm and ReLU of an inference convolution, while the
+// tile is in registers: as a pass of its own over the outputs it took 7% of a batch-64 student pass.
+using TapGemmEpilogue = ChannelsEpilogue;
 
 struct TapGemmArgs {
   const float* x = nullptr;  // C planes, plane c at x + c * x_pitch

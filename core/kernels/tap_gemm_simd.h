@@ -123,7 +123,7 @@ requires(MR % int(xsimd::batch<float, CA>::size) == 0) void columns(const TapGem
         for (int r = 0; r < NVR; ++r) acc[g][r].store_aligned(sums + r * L);
         for (int m = 0; m < MR && (g0 + g) * MR + m < w.O; ++m) {
           const int64_t o = (g0 + g) * MR + m;
-          a.y[o * a.y_pitch + p0 + j] = a.ep.active() ? a.ep.apply(sums[m], o) : sums[m];
+          a.y[o * a.y_pitch + p0 + j] = a.ep.active() ? a.ep.channel(o)(sums[m]) : sums[m];
         }
       }
     }

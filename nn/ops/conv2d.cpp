@@ -127,13 +127,8 @@ void pointwise_forward(const float* X, const float* Wt, const Epilogue& ep, cons
       std::copy(x, x + image, copy);
       x = copy;
     }
-    const kernels::TapGemmArgs a{.x = x,
-                                 .x_pitch = P,
-                                 .shift = &kNoShift,
-                                 .cols = P,
-                                 .y = Y + n * s.O * P,
-                                 .y_pitch = P,
-                                 .ep = {ep.scale, ep.bias, ep.lo, ep.hi}};
+    const kernels::TapGemmArgs a{
+        .x = x, .x_pitch = P, .shift = &kNoShift, .cols = P, .y = Y + n * s.O * P, .y_pitch = P, .ep = ep};
     kernels::tap_gemm(w, a, 0, tiles);
     if (res.active()) res.at(n * s.O * P).apply(Y + n * s.O * P, s.O * P);
   });

@@ -11,22 +11,19 @@
 
 namespace kd::F {
 
-struct Epilogue {
-  const float* scale = nullptr;
-  const float* bias = nullptr;
-  float lo = -INFINITY, hi = INFINITY;
-  bool active() const { return scale || bias || lo != -INFINITY || hi != INFINITY; }
+// The per-channel arrays (kernels::ChannelsEpilogue: the tap kernel takes it as it is) and a
+// pass over whole planes.
+struct Epilogue : kernels::ChannelsEpilogue {
   // dst[p] = clamp(src[p] * scale[o] + bias[o], lo, hi) for p < n; dst may be src. (An epilogue
-  // with bias and clamp only computes src * 1 + b: exact.)
+  // with bias and clamp only computes src * 1 + b: exact.) The product and the sum each rounded,
+  // not channel(o)'s fma: in a build without FMA instructions (KD_NATIVE=OFF on x86-64) std::fma
+  // is a library call per element. Both are held to float64 by the tests.
   void apply(const float* src, float* dst, int64_t n, int64_t o) const {
     // Locals: read through `this`, the bounds could alias dst, and the loop would not vectorize.
     const float k = scale ? scale[o] : 1.f, b = bias ? bias[o] : 0.f, l = lo, h = hi;
     for (int64_t p = 0; p < n; ++p) dst[p] = clamp_pass_nan(src[p] * k + b, l, h);
   }
   void apply(float* row, int64_t n, int64_t o) const { apply(row, row, n, o); }
-  // Channel o's values, for kernels that fuse them into their stores (an fma: one rounding where
-  // apply() rounds the product and the sum).
-  kernels::ChannelEpilogue channel(int64_t o) const { return {scale ? scale[o] : 1.f, bias ? bias[o] : 0.f, lo, hi}; }
 };
 
 // A residual block's end (add, then ReLU / ReLU6) fused into its last convolution at inference:
