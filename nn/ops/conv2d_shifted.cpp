@@ -129,12 +129,12 @@ void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmW
   const Layout L = forward_layout(g, G);
   float* xp = scratch;
   float* yp = scratch + L.total;
-  if (!split_tiles || omp_in_parallel()) {
+  auto alone = [&] {
     build(x, x_image, g.C, L, xp);
     run_taps(w, xp, L, g.kh, g.kw, yp);
     crop(yp, L, 0, w.O, y, y_image, ep, res);
-    return;
-  }
+  };
+  if (!split_tiles || omp_in_parallel()) return alone();
   // One team for the whole convolution: each thread builds its share of the input channels, then
   // computes its share of the tiles, then crops its share of the output channels. (With only the
   // tiles shared, the copy and the crop ran on one thread while the other waited: at batch 1 the
@@ -146,11 +146,7 @@ void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmW
 #pragma omp parallel num_threads(nt)
   {
     if (omp_get_num_threads() != nt) {  // a smaller team than asked for: the barrier would never open
-      if (omp_get_thread_num() == 0) {
-        build(x, x_image, g.C, L, xp);
-        run_taps(w, xp, L, g.kh, g.kw, yp);
-        crop(yp, L, 0, w.O, y, y_image, ep, res);
-      }
+      if (omp_get_thread_num() == 0) alone();
     } else {
       const int t = omp_get_thread_num();
       build(x, x_image, g.C, L, xp, g.C * t / nt, g.C * (t + 1) / nt);

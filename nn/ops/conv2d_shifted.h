@@ -53,8 +53,9 @@ kernels::TapGemmWeights backward_input_weights(const float* w, int64_t O, const 
 
 // y[O, Ho*Wo] = ep(conv(x[C, H, W])) for G images: image n's input at x + n * x_image, its output
 // at y + n * y_image; the epilogue is applied as the garbage columns are dropped. split_tiles:
-// share the tiles among the OpenMP threads (for batches smaller than the thread count); call it
-// outside a parallel region then.
+// run it on the OpenMP team (for batches smaller than the thread count; called outside a parallel
+// region): the padded copy built by input channel shares, the tiles by row block shares
+// (kernels::tap_gemm_share), the crop by output channel shares, SpinBarriers between.
 // res (its r for image 0 of y's call, the same image stride) is added after the epilogue.
 void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g,
              float* scratch, float* y, int64_t y_image, const Epilogue& ep = {}, bool split_tiles = false,
