@@ -4,15 +4,23 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "nn/ops/bn_fold_values.h"
 
 namespace kd::quant {
 
 namespace {
-// 1 / sqrt(var + eps) per channel, in double as the conversion computes it.
+// 1 / sqrt(var + eps) per channel (the scale's derivative with respect to gamma).
 std::vector<double> inv_std(const Tensor& var, float eps) {
   std::vector<double> r(size_t(var.numel()));
   for (int64_t o = 0; o < var.numel(); ++o) r[size_t(o)] = 1.0 / std::sqrt(double(var.f32()[o]) + double(eps));
   return r;
+}
+// The scales k = gamma / sqrt(var + eps), exactly as the conversion computes them
+// (nn/ops/bn_fold_values.h).
+std::vector<double> scales(const Tensor& gamma, const Tensor& var, float eps) {
+  std::vector<double> k(size_t(var.numel()));
+  for (int64_t o = 0; o < var.numel(); ++o) k[size_t(o)] = F::bn_fold_scale(gamma.f32()[o], var.f32()[o], eps);
+  return k;
 }
 }  // namespace
 
@@ -21,20 +29,17 @@ Var fold_bn_weight(const Var& w, const Var& gamma, const Tensor& running_var, fl
   const int64_t O = wc.size(0), per = wc.numel() / O;
   KD_CHECK(gc.numel() == O && vc.numel() == O, "fold_bn_weight: weight ", shape_str(wc.shape()), " with ", gc.numel(),
            " gammas and ", vc.numel(), " variances");
-  const std::vector<double> is = inv_std(vc, eps);
+  const std::vector<double> is = inv_std(vc, eps), k = scales(gc, vc, eps);
   Tensor y = Tensor::empty(wc.shape());
-  for (int64_t o = 0; o < O; ++o) {
-    const double k = double(gc.f32()[o]) * is[size_t(o)];
-    for (int64_t i = 0; i < per; ++i) y.f32()[o * per + i] = float(double(wc.f32()[o * per + i]) * k);
-  }
-  return make_result("fold_bn_weight", y, {w, gamma}, [wc, gc, is, O, per](const Tensor& g) {
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t i = 0; i < per; ++i) y.f32()[o * per + i] = float(double(wc.f32()[o * per + i]) * k[size_t(o)]);
+  return make_result("fold_bn_weight", y, {w, gamma}, [wc, is, k, O, per](const Tensor& g) {
     const Tensor gcn = g.contiguous();
     Tensor dw = Tensor::empty(wc.shape()), dg = Tensor::empty({O});
     for (int64_t o = 0; o < O; ++o) {
-      const double k = double(gc.f32()[o]) * is[size_t(o)];
       double acc = 0;
       for (int64_t i = 0; i < per; ++i) {
-        dw.f32()[o * per + i] = float(double(gcn.f32()[o * per + i]) * k);
+        dw.f32()[o * per + i] = float(double(gcn.f32()[o * per + i]) * k[size_t(o)]);
         acc += double(gcn.f32()[o * per + i]) * wc.f32()[o * per + i];
       }
       dg.f32()[o] = float(acc * is[size_t(o)]);
@@ -48,9 +53,9 @@ Var unscale_channels(const Var& y, const Var& gamma, const Tensor& running_var, 
   KD_CHECK(yc.dim() >= 2 && gc.numel() == yc.size(1) && vc.numel() == yc.size(1), "unscale_channels: value ",
            shape_str(yc.shape()), " with ", gc.numel(), " gammas and ", vc.numel(), " variances");
   const int64_t N = yc.size(0), O = yc.size(1), per = yc.numel() / std::max<int64_t>(N * O, 1);
-  const std::vector<double> is = inv_std(vc, eps);
+  const std::vector<double> k = scales(gc, vc, eps);
   std::vector<double> inv_k(static_cast<size_t>(O));  // sqrt(var + eps) / gamma
-  for (int64_t o = 0; o < O; ++o) inv_k[size_t(o)] = 1.0 / (double(gc.f32()[o]) * is[size_t(o)]);
+  for (int64_t o = 0; o < O; ++o) inv_k[size_t(o)] = 1.0 / k[size_t(o)];
   Tensor out = Tensor::empty(yc.shape());
   for (int64_t n = 0; n < N; ++n)
     for (int64_t o = 0; o < O; ++o)
@@ -81,11 +86,9 @@ Var fold_bn_bias(const Var& conv_bias, const Var& gamma, const Var& beta, const 
   const Tensor cb = has_b ? conv_bias.value().contiguous() : Tensor::zeros({O});
   KD_CHECK(bc.numel() == O && mc.numel() == O && vc.numel() == O && cb.numel() == O,
            "fold_bn_bias: parameters of different lengths");
-  const std::vector<double> is = inv_std(vc, eps);
+  const std::vector<double> is = inv_std(vc, eps), k = scales(gc, vc, eps);
   Tensor y = Tensor::empty({O});
-  for (int64_t o = 0; o < O; ++o)
-    y.f32()[o] = float(double(bc.f32()[o]) +
-                       (double(cb.f32()[o]) - double(mc.f32()[o])) * double(gc.f32()[o]) * is[size_t(o)]);
+  for (int64_t o = 0; o < O; ++o) y.f32()[o] = F::bn_fold_bias(bc.f32()[o], cb.f32()[o], mc.f32()[o], k[size_t(o)]);
   std::vector<Var> inputs{gamma, beta};
   if (has_b) inputs.push_back(conv_bias);
   return make_result("fold_bn_bias", y, inputs, [gc, cb, mc, is, O, has_b](const Tensor& g) {

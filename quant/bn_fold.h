@@ -6,8 +6,8 @@
 // so that conv(x, w_fold) + b_fold = BN_eval(conv(x, w) + b). Gradients:
 //   dw = dw_fold * k;   dgamma[o] = (sum_i dw_fold[o,i] w[o,i] + db_fold[o] (b[o] - mean[o])) / sqrt(var + eps)
 //   dbeta = db_fold;    db = db_fold * k.
-// quantize's conversion folds with the same formula (in double), so a model trained this way is
-// the model that is converted.
+// quantize's conversion folds with the same definition (nn/ops/bn_fold_values.h, in double), so a
+// model trained this way is the model that is converted.
 #pragma once
 #include "autograd/var.h"
 

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "nn/ops/bn_fold_values.h"
 #include "quant/int8_model.h"
 
 namespace kd::quant {
@@ -25,11 +26,11 @@ void fold_bn(const Model& m, const Node& conv, const Node* bn, Tensor& w, Tensor
   const float* beta = m.params.at(bn->name + ".bias").value().f32();
   const float* mean = m.buffers.at(bn->name + ".running_mean").f32();
   const float* var = m.buffers.at(bn->name + ".running_var").f32();
-  const double eps = bn->attrs["eps"].get<double>();
+  const float eps = bn->attrs["eps"].get<float>();  // as the model's batch norm and QAT take it
   for (int64_t o = 0; o < O; ++o) {
-    const double k = double(gamma[o]) / std::sqrt(double(var[o]) + eps);
+    const double k = F::bn_fold_scale(gamma[o], var[o], eps);
     for (int64_t i = 0; i < per; ++i) w.f32()[o * per + i] = float(double(w.f32()[o * per + i]) * k);
-    b.f32()[o] = float(double(beta[o]) + (double(b.f32()[o]) - double(mean[o])) * k);
+    b.f32()[o] = F::bn_fold_bias(beta[o], b.f32()[o], mean[o], k);
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include "autograd/gradcheck.h"
 #include "nn/builders.h"
+#include "nn/ops/bn_fold_values.h"
 #include "quant/bn_fold.h"
 #include "quant/qat.h"
 #include "random_tensor.h"
@@ -30,6 +31,27 @@ TEST_CASE("gradcheck: BN folded into conv weights and bias") {
   CHECK(gradcheck([&](const std::vector<Var>& v) { return unscale_channels(v[0], v[1], var, 1e-5f); },
                   {test::randn({2, 3, 4, 5}, 8), test::randn({3}, 9)})
             .ok);
+}
+
+// QAT folds with the definition the INT8 conversion and the fused inference convolution use
+// (nn/ops/bn_fold_values.h), to the bit: a model trained with QAT is the model converted. (The
+// three used to write it three ways - a product with 1/sqrt(var + eps), eps read as a double -
+// which agreed after rounding to float on these values; a wrong eps or term fails this.)
+TEST_CASE("BN folding: QAT's folded weights and bias are the shared definition's, bit for bit") {
+  const int64_t O = 16, per = 27;
+  Tensor w = test::randn({O, 3, 3, 3}, 31), gamma = test::randn({O}, 32), beta = test::randn({O}, 33);
+  Tensor b = test::randn({O}, 34), mean = test::randn({O}, 35), var = test::randn({O}, 36);
+  for (int64_t o = 0; o < O; ++o) var.f32()[o] = 0.01f + std::fabs(var.f32()[o]);
+  const float eps = 1e-5f;
+  const Tensor wf = fold_bn_weight(Var(w), Var(gamma), var, eps).value();
+  const Tensor bf = fold_bn_bias(Var(b), Var(gamma), Var(beta), mean, var, eps).value();
+  int64_t differ = 0;
+  for (int64_t o = 0; o < O; ++o) {
+    const double k = F::bn_fold_scale(gamma.f32()[o], var.f32()[o], eps);
+    for (int64_t i = 0; i < per; ++i) differ += wf.f32()[o * per + i] != float(double(w.f32()[o * per + i]) * k);
+    differ += bf.f32()[o] != F::bn_fold_bias(beta.f32()[o], b.f32()[o], mean.f32()[o], k);
+  }
+  CHECK(differ == 0);
 }
 
 TEST_CASE("qat: BN statistics move until freeze_bn_step, then stay; evaluation uses them") {

@@ -22,6 +22,7 @@
 #include "core/spin_barrier.h"
 #include "core/threads.h"
 #include "nn/functional.h"
+#include "nn/ops/bn_fold_values.h"
 #include "nn/ops/conv2d_shifted.h"
 #include "nn/ops/conv2d_winograd.h"
 #include "nn/ops/conv_epilogue.h"
@@ -458,8 +459,9 @@ Tensor conv_bn_inference(const Tensor& x, const Tensor& w, const Tensor& b, int 
   const float* B = b.defined() ? b.f32() : nullptr;
   float *K = scale.f32(), *Sh = shift.f32();
   for (int64_t o = 0; o < s.O; ++o) {
-    K[o] = float(double(G[o]) / std::sqrt(double(V[o]) + eps));
-    Sh[o] = Be[o] + ((B ? B[o] : 0.f) - Mu[o]) * K[o];
+    const double k = bn_fold_scale(G[o], V[o], eps);
+    K[o] = float(k);
+    Sh[o] = bn_fold_bias(Be[o], B ? B[o] : 0.f, Mu[o], k);
   }
   Epilogue ep;
   ep.scale = K;
