@@ -6,6 +6,8 @@
 // barriers here lasts microseconds, so spinning is the cheaper wait; after kSpinsBeforeYield
 // rounds a waiter yields its core, so an oversubscribed machine still makes progress.
 #pragma once
+#include <omp.h>
+
 #include <atomic>
 #include <thread>
 
@@ -53,5 +55,22 @@ class SpinBarrier {
   std::atomic<int> arrived_{0};
   std::atomic<unsigned> generation_{0};
 };
+
+// body(t, nt, barrier) on every thread t of a team of `threads` OpenMP threads, sharing one
+// SpinBarrier. Should the runtime give a smaller team (whose barrier would never open), thread 0
+// alone runs body(0, 1, a barrier of one), which must then do all the work itself.
+template <class Body>
+void run_team(int threads, Body&& body) {
+  SpinBarrier barrier(threads);
+#pragma omp parallel num_threads(threads)
+  {
+    if (omp_get_num_threads() == threads) {
+      body(omp_get_thread_num(), threads, barrier);
+    } else if (omp_get_thread_num() == 0) {
+      SpinBarrier alone(1);
+      body(0, 1, alone);
+    }
+  }
+}
 
 }  // namespace kd

@@ -132,13 +132,15 @@ Var Model::forward_graph(const Var& x, bool training, Rng* dropout_rng, std::map
       // input already: all four as one op, the sum and clamp while each output is in cache.
       const Node* add = nullptr;
       const Node* add_act = nullptr;
+      const std::string* residual = nullptr;  // the add's other input
       if (!act && idx + 3 < graph.nodes.size()) {
         const Node& a = graph.nodes[idx + 2];
         const Node& r = graph.nodes[idx + 3];
         if (a.op == "add" && a.inputs.size() == 2 && readers[bn.name] == 1 && !(taps && taps->count(bn.name)) &&
             !(hook && hook->nodes.count(bn.name)) && (r.op == "relu" || r.op == "relu6") && private_to(a, r)) {
           const std::string& other = a.inputs[0] == bn.name ? a.inputs[1] : a.inputs[0];
-          if ((a.inputs[0] == bn.name) != (a.inputs[1] == bn.name) && v.count(other)) add = &a, add_act = &r;
+          if ((a.inputs[0] == bn.name) != (a.inputs[1] == bn.name) && v.count(other))
+            add = &a, add_act = &r, residual = &other;
         }
       }
       const Node* act_node = act ? act : add_act;
@@ -146,15 +148,15 @@ Var Model::forward_graph(const Var& x, bool training, Rng* dropout_rng, std::map
       const Var b = P(n.name, "bias");
       const Tensor bias = b.defined() ? b.value() : Tensor();
       const Tensor &mean = buffers.at(bn.name + ".running_mean"), &var = buffers.at(bn.name + ".running_var");
-      Tensor y = add ? F::conv2d_bn_add_act_inference(
-                           v.at(n.inputs[0]).value(), P(n.name, "weight").value(), bias, n.attrs["stride"],
-                           n.attrs["padding"], n.attrs["groups"], P(bn.name, "weight").value(),
-                           P(bn.name, "bias").value(), mean, var, bn.attrs["eps"].get<float>(),
-                           v.at(add->inputs[0] == bn.name ? add->inputs[1] : add->inputs[0]).value(), lo, hi)
-                     : F::conv2d_bn_act_inference(v.at(n.inputs[0]).value(), P(n.name, "weight").value(), bias,
-                                                  n.attrs["stride"], n.attrs["padding"], n.attrs["groups"],
-                                                  P(bn.name, "weight").value(), P(bn.name, "bias").value(), mean, var,
-                                                  bn.attrs["eps"].get<float>(), lo, hi);
+      Tensor y =
+          add ? F::conv2d_bn_add_act_inference(v.at(n.inputs[0]).value(), P(n.name, "weight").value(), bias,
+                                               n.attrs["stride"], n.attrs["padding"], n.attrs["groups"],
+                                               P(bn.name, "weight").value(), P(bn.name, "bias").value(), mean, var,
+                                               bn.attrs["eps"].get<float>(), v.at(*residual).value(), lo, hi)
+              : F::conv2d_bn_act_inference(v.at(n.inputs[0]).value(), P(n.name, "weight").value(), bias,
+                                           n.attrs["stride"], n.attrs["padding"], n.attrs["groups"],
+                                           P(bn.name, "weight").value(), P(bn.name, "bias").value(), mean, var,
+                                           bn.attrs["eps"].get<float>(), lo, hi);
       const Node& last = act ? *act : add_act ? *add_act : bn;
       Var out = hooked(last.name, Var(y));
       if (taps && taps->count(last.name)) (*taps)[last.name] = out;

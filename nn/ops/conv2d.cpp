@@ -146,6 +146,16 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
   const float *X = xc.f32(), *Wt = wc.f32();
   float* Y = y.f32();
   const int64_t HW = s.H * s.W, P = s.Ho * s.Wo, K = s.Cg * s.kh * s.kw;
+  const int threads = omp_in_parallel() ? 1 : num_threads();
+  // The GEMM paths: output rows [o0, o1) of group g of image n from B (its K x P columns), then the
+  // epilogue and the residual over them.
+  auto lowered_rows = [&](int64_t n, int64_t g, const float* B, int64_t o0, int64_t o1) {
+    float* yr = Y + (n * s.O + g * s.Og + o0) * P;
+    MatMap(yr, o1 - o0, P).noalias() = CMatMap(Wt + (g * s.Og + o0) * K, o1 - o0, K) * CMatMap(B, K, P);
+    if (ep.active())
+      for (int64_t o = g * s.Og + o0; o < g * s.Og + o1; ++o) ep.apply(Y + (n * s.O + o) * P, P, o);
+    if (res.active()) res.at(yr - Y).apply(yr, (o1 - o0) * P);
+  };
   if (s.depthwise()) {
     const bool fast = kernels::dw3x3_applies(s.geom);
     parallel_for(s.N * s.C, s.N * s.C * P >= kParallelMinWork, [&](int64_t nc) {
@@ -159,11 +169,9 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
       }
       if (res.active()) res.at(nc * P).apply(Y + nc * P, P);
     });
-  } else if (winograd && s.winograd() &&
-             s.N >= std::max<int64_t>(winograd::kMinImages, omp_in_parallel() ? 1 : num_threads())) {
+  } else if (winograd && s.winograd() && s.N >= std::max<int64_t>(winograd::kMinImages, threads)) {
     // Enough images to pay for the filter transforms, at least one per thread (smaller batches
     // share each image's tap tiles below).
-    const int threads = omp_in_parallel() ? 1 : num_threads();
     const std::shared_ptr<const winograd::Weights> wp = cached_weights<winograd::Weights>(
         Wt, s.weight_shape(), kWinogradForward, [&] { return winograd::forward_weights(Wt, s.O, s.C); });
     const winograd::Weights& w = *wp;
@@ -177,7 +185,6 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
   } else if (winograd && s.pointwise() && s.groups == 1 && s.N > 1 && s.C >= kPointwiseTapMinChannels) {
     pointwise_forward(X, Wt, ep, res, s, Y);
   } else if (s.shifted_forward()) {
-    const int threads = omp_in_parallel() ? 1 : num_threads();
     const int64_t G = shifted::images_per_call(s.geom, s.N, threads), calls = (s.N + G - 1) / G;
     // Images over threads, G per call; a batch smaller than the team shares each image's tiles,
     // where an image's work pays for waking the team: the student's stem, 0.11 M multiply-adds,
@@ -206,47 +213,27 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
       }
     };
     parallel_for(calls, !split_tiles && calls > 1, images);
-  } else if (const int threads = omp_in_parallel() ? 1 : num_threads(); !s.pointwise() && s.N < threads &&
-                                                                        s.groups == 1 && s.O >= 2 * threads &&
-                                                                        s.O * P * K >= (int64_t(1) << 17)) {
+  } else if (!s.pointwise() && s.N < threads && s.groups == 1 && s.O >= 2 * threads &&
+             s.O * P * K >= (int64_t(1) << 17)) {
     // Fewer images than threads (batch 1): each image's output channels split over the team, the
     // input's columns built once (the teacher's 1x1 stride-2 shortcuts, 0.4 M multiply-adds: 20 us
     // a pass each on one thread). Not the stride-1 pointwise layers: the student's, split so,
     // took its batch-1 pass from 0.120 to 0.235 ms (Eigen's GEMM on half the rows, 5 team wakes).
     float* col = col_buffer(K * P);  // this thread's, read by the team
-    SpinBarrier barrier(threads);
-    for (int64_t n = 0; n < s.N; ++n) {
-      const float* xn = X + n * s.C * HW;
-#pragma omp parallel num_threads(threads)
-      {
-        const int t = omp_get_thread_num();
-        const bool team = omp_get_num_threads() == threads;  // else thread 0 alone: no barrier
-        const int nt = team ? threads : 1;
-        if (t == 0) kernels::im2col(xn, s.geom, col);
-        if (team) barrier.wait();
-        if (t < nt) {
-          const int64_t o0 = s.O * t / nt, o1 = s.O * (t + 1) / nt;
-          float* yn = Y + (n * s.O + o0) * P;
-          CMatMap A(Wt + o0 * K, o1 - o0, K), B(col, K, P);
-          MatMap(yn, o1 - o0, P).noalias() = A * B;
-          if (ep.active())
-            for (int64_t o = o0; o < o1; ++o) ep.apply(Y + (n * s.O + o) * P, P, o);
-          if (res.active()) res.at(yn - Y).apply(yn, (o1 - o0) * P);
-        }
-      }
-    }
+    for (int64_t n = 0; n < s.N; ++n)
+      run_team(threads, [&](int t, int nt, SpinBarrier& barrier) {
+        if (t == 0) kernels::im2col(X + n * s.C * HW, s.geom, col);
+        barrier.wait();
+        lowered_rows(n, 0, col, s.O * t / nt, s.O * (t + 1) / nt);
+      });
   } else {
     parallel_for(s.N, s.N > 1, [&](int64_t n) {
       float* col = s.pointwise() ? nullptr : col_buffer(K * P);  // this thread's
       for (int64_t g = 0; g < s.groups; ++g) {
         const float* xg = X + (n * s.C + g * s.Cg) * HW;
         if (!s.pointwise()) kernels::im2col(xg, s.geom, col);
-        CMatMap A(Wt + g * s.Og * K, s.Og, K), B(s.pointwise() ? xg : col, K, P);
-        MatMap(Y + (n * s.O + g * s.Og) * P, s.Og, P).noalias() = A * B;
-        if (ep.active())
-          for (int64_t o = g * s.Og; o < (g + 1) * s.Og; ++o) ep.apply(Y + (n * s.O + o) * P, P, o);
+        lowered_rows(n, g, s.pointwise() ? xg : col, 0, s.Og);
       }
-      if (res.active()) res.at(n * s.O * P).apply(Y + n * s.O * P, s.O * P);
     });
   }
   return y;

@@ -129,33 +129,25 @@ void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmW
   const Layout L = forward_layout(g, G);
   float* xp = scratch;
   float* yp = scratch + L.total;
-  auto alone = [&] {
+  if (!split_tiles || omp_in_parallel()) {
     build(x, x_image, g.C, L, xp);
     run_taps(w, xp, L, g.kh, g.kw, yp);
     crop(yp, L, 0, w.O, y, y_image, ep, res);
-  };
-  if (!split_tiles || omp_in_parallel()) return alone();
+    return;
+  }
   // One team for the whole convolution: each thread builds its share of the input channels, then
   // computes its share of the tiles, then crops its share of the output channels. (With only the
   // tiles shared, the copy and the crop ran on one thread while the other waited: at batch 1 the
   // teacher's threads spent 17% of a pass spinning.)
   const Shifts shift(L, g.kh, g.kw);
   const kernels::TapGemmArgs a{xp, L.pitch, shift.v, L.cols, yp, L.cols, {}};
-  const int nt = num_threads();
-  SpinBarrier barrier(nt);
-#pragma omp parallel num_threads(nt)
-  {
-    if (omp_get_num_threads() != nt) {  // a smaller team than asked for: the barrier would never open
-      if (omp_get_thread_num() == 0) alone();
-    } else {
-      const int t = omp_get_thread_num();
-      build(x, x_image, g.C, L, xp, g.C * t / nt, g.C * (t + 1) / nt);
-      barrier.wait();
-      kernels::tap_gemm_share(w, a, t, nt);
-      barrier.wait();
-      crop(yp, L, w.O * t / nt, w.O * (t + 1) / nt, y, y_image, ep, res);
-    }
-  }
+  run_team(num_threads(), [&](int t, int nt, SpinBarrier& barrier) {
+    build(x, x_image, g.C, L, xp, g.C * t / nt, g.C * (t + 1) / nt);
+    barrier.wait();
+    kernels::tap_gemm_share(w, a, t, nt);
+    barrier.wait();
+    crop(yp, L, w.O * t / nt, w.O * (t + 1) / nt, y, y_image, ep, res);
+  });
 }
 
 void backward_input(const float* dy, int64_t dy_image, int64_t G, const kernels::TapGemmWeights& w, const ConvGeom& g,
