@@ -64,8 +64,10 @@ Tensor Model::forward_slices(const Tensor& x, int threads) {
   const int64_t slices = std::min<int64_t>(N, threads * rounds), size = (N + slices - 1) / slices;
   std::vector<Tensor> out(size_t((N + size - 1) / size));
   std::exception_ptr error;
-  // The conv layers' transformed and packed weights, made once for all slices.
-  F::WeightCache weight_cache;
+  // The conv layers' transformed and packed weights, made once for all slices (and kept for the
+  // next pass while the weights stay the same).
+  F::WeightCache& weight_cache = *derived_weights;
+  weight_cache.new_pass();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t s = 0; s < int64_t(out.size()); ++s) {
     try {

@@ -9,6 +9,7 @@
 #include "autograd/var.h"
 #include "core/rng.h"
 #include "nn/graph.h"
+#include "nn/ops/weight_cache.h"
 
 namespace kd {
 
@@ -43,6 +44,10 @@ struct Model {
   // is cut into slices that each run the whole graph on one thread (nn/model.cpp says why); the
   // result is the same as one pass, image for image. false: every op splits its own work.
   bool split_batch_inference = true;
+  // The sliced passes' derived conv weights (Winograd filter transforms, packed copies), kept from
+  // pass to pass and checked against the weights' content on each (nn/ops/weight_cache.h), so a
+  // changed weight is never served stale. Copies of a model share it (safe for the same reason).
+  std::shared_ptr<F::WeightCache> derived_weights = std::make_shared<F::WeightCache>();
   // Otherwise (training, or with gradients), batchnorm2d -> relu | relu6 chains whose BN output
   // nobody else reads (nor taps, nor a hook) run as one op (F::batch_norm2d's lo/hi). false: op by
   // op (tests compare the two).

@@ -91,6 +91,41 @@ TEST_CASE("inference in batch slices equals the whole batch, image for image") {
   set_threads(threads_before);
 }
 
+// The sliced passes keep their derived conv weights (Winograd filter transforms, packed copies)
+// from pass to pass; a weight changed in place between passes, as by an optimizer step, must be
+// seen by the next pass: it equals a pass of a fresh copy of the changed model (which derives
+// everything anew), bit for bit, on every kind of conv weight of both reference models.
+TEST_CASE("sliced inference: derived weights kept between passes never outlive a change of the weights") {
+  const int threads_before = num_threads();
+  set_threads(2);
+  for (const char* family : {"dsnet", "resnet"}) {
+    Model m = Model::create(build_model({{"family", family}}, "test"), 5);
+    const Tensor x = test::randn({16, 1, 28, 28}, 4);
+    NoGrad ng;
+    const Tensor before = m.forward(Var(x), false).value().clone();
+    int changed = 0;
+    for (auto& [name, p] : m.params) {
+      if (p.value().dim() != 4) continue;  // conv weights
+      INFO(family, " ", name);
+      float* w = p.value().f32();
+      for (int64_t i = 0; i < p.value().numel(); i += 7) w[i] = -1.5f * w[i] + 0.01f;  // in place
+      Model fresh = m;
+      fresh.derived_weights = std::make_shared<F::WeightCache>();
+      fresh.params.clear();
+      for (auto& [n2, p2] : m.params) fresh.params.emplace(n2, Var(p2.value().clone(), true));
+      const Tensor got = m.forward(Var(x), false).value();
+      const Tensor want = fresh.forward(Var(x), false).value();
+      REQUIRE(got.shape() == want.shape());
+      CHECK(std::memcmp(got.f32(), want.f32(), sizeof(float) * size_t(got.numel())) == 0);
+      ++changed;
+    }
+    CHECK(changed >= 4);
+    const Tensor after = m.forward(Var(x), false).value();
+    CHECK(std::memcmp(after.f32(), before.f32(), sizeof(float) * size_t(after.numel())) != 0);
+  }
+  set_threads(threads_before);
+}
+
 // conv2d_bn_add_act_inference against the ops it replaces (conv2d_bn_act_inference with no clamp,
 // then add_act_inference): the same bits, on every convolution path: depthwise (3x3 kernel and the
 // general plane loop), pointwise on the tap kernel (a batch, >= 32 channels) and on Eigen (one

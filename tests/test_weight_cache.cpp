@@ -1,8 +1,10 @@
-// The per-pass cache of derived weights (nn/ops/weight_cache.h): made once per key while a cache
-// is attached, nothing cached without one or under a bypass, one cache shared by threads.
+// The cache of derived weights (nn/ops/weight_cache.h): made once per key while a cache is
+// attached, nothing cached without one or under a bypass, one cache shared by threads; kept across
+// passes only while the weights' content stays the same.
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -48,4 +50,32 @@ TEST_CASE("weight cache: made once per weights, shape and kind while attached, n
   for (std::thread& t : threads) t.join();
   CHECK(made_shared == 1);
   for (int v : got) CHECK(v == 100);
+}
+
+TEST_CASE("weight cache: kept across passes while the weights are the same, remade when they change") {
+  std::vector<float> w(18, 0.5f);
+  const F::WeightShape k{2, 1, 3, 3, 1};
+  int made = 0;
+  auto make = [&] { return ++made; };
+  F::WeightCache cache;
+  F::WeightCacheUse use(cache);
+  CHECK(*F::cached_weights<int>(w.data(), k, 1, make) == 1);
+  cache.new_pass();
+  CHECK(*F::cached_weights<int>(w.data(), k, 1, make) == 1);  // same content: kept
+  // A change anywhere in the weights (the last float of the second filter here, in place, as an
+  // optimizer step would make it) is seen on the next pass.
+  w[17] = -0.5f;
+  cache.new_pass();
+  CHECK(*F::cached_weights<int>(w.data(), k, 1, make) == 2);
+  CHECK(*F::cached_weights<int>(w.data(), k, 1, make) == 2);
+  cache.new_pass();
+  CHECK(*F::cached_weights<int>(w.data(), k, 1, make) == 2);
+  w[0] = 0.25f;
+  cache.new_pass();
+  CHECK(*F::cached_weights<int>(w.data(), k, 1, make) == 3);
+  // A make() that throws leaves nothing behind: the next lookup makes again.
+  w[5] = 2.f;
+  cache.new_pass();
+  CHECK_THROWS(F::cached_weights<int>(w.data(), k, 1, [&]() -> int { throw std::runtime_error("no"); }));
+  CHECK(*F::cached_weights<int>(w.data(), k, 1, make) == 4);
 }

@@ -1,5 +1,7 @@
 #include "nn/ops/weight_cache.h"
 
+#include <cstring>
+
 namespace kd::F {
 
 namespace {
@@ -18,9 +20,21 @@ std::shared_ptr<const void> WeightCache::get(const float* weights, const WeightS
                                              const std::function<std::shared_ptr<const void>()>& make) {
   // Made under the lock: a second slice that needs the same weights would wait for them anyway.
   std::lock_guard<std::mutex> lock(mutex_);
-  std::shared_ptr<const void>& e = entries_[{weights, shape, kind}];
-  if (!e) e = make();
-  return e;
+  Entry& e = entries_[{weights, shape, kind}];
+  if (e.derived && e.checked == pass_) return e.derived;
+  const size_t n = size_t(shape[0] * shape[1] * shape[2] * shape[3]);
+  if (!e.derived || e.source.size() != n || std::memcmp(e.source.data(), weights, sizeof(float) * n) != 0) {
+    e.derived = nullptr;  // a failed make() leaves no entry behind
+    e.source.assign(weights, weights + n);
+    e.derived = make();
+  }
+  e.checked = pass_;
+  return e.derived;
+}
+
+void WeightCache::new_pass() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++pass_;
 }
 
 }  // namespace kd::F
