@@ -37,12 +37,7 @@ struct Residual {
   // The same residual for the part of y that starts `offset` floats further on.
   Residual at(int64_t offset) const { return {r ? r + offset : nullptr, lo, hi}; }
   // y[p] = clamp(y[p] + r[p], lo, hi) for p < n.
-  void apply(float* y, int64_t n) const {
-    // Locals: read through `this`, the bounds could alias y, and the loop would not vectorize.
-    const float* rr = r;
-    const float l = lo, h = hi;
-    for (int64_t p = 0; p < n; ++p) y[p] = clamp_pass_nan(y[p] + rr[p], l, h);
-  }
+  void apply(float* y, int64_t n) const { add_clamp(y, r, y, n, lo, hi); }
 };
 
 }  // namespace kd::F

@@ -60,14 +60,8 @@ Tensor add_clamped(const Tensor& a, const Tensor& b, float lo, float hi) {
   const float *A = ac.f32(), *B = bc.f32();
   float* Y = y.f32();
   const int64_t n = ac.numel();
-  parallel_for_range(n, n >= kParallelMinWork, [&](int64_t b, int64_t e) {
-    // Locals: captured by reference, the bounds could alias y, and the loop would not vectorize.
-    const float *a = A, *bb = B, l = lo, h = hi;
-    float* y = Y;
-    for (int64_t i = b; i < e; ++i) {
-      y[i] = clamp_pass_nan(a[i] + bb[i], l, h);
-    }
-  });
+  parallel_for_range(n, n >= kParallelMinWork,
+                     [&](int64_t b, int64_t e) { add_clamp(A + b, B + b, Y + b, e - b, lo, hi); });
   return y;
 }
 }  // namespace
