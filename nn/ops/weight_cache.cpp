@@ -24,7 +24,7 @@ std::shared_ptr<const void> WeightCache::get(const float* weights, const WeightS
   if (e.derived && e.checked == pass_) return e.derived;
   const size_t n = size_t(shape[0] * shape[1] * shape[2] * shape[3]);
   if (!e.derived || e.source.size() != n || std::memcmp(e.source.data(), weights, sizeof(float) * n) != 0) {
-    e.derived = nullptr;  // a failed make() leaves no entry behind
+    e.derived = nullptr;  // if make() throws, the entry stays empty and the next lookup makes it
     e.source.assign(weights, weights + n);
     e.derived = make();
   }

@@ -13,6 +13,8 @@
 // weights at that address with the copy (a memcmp of 2.8 MB for the teacher, ~1% of the transforms'
 // cost): any change (an optimizer step, a load, another tensor now at that address) remakes it.
 // Within a pass the weights must not change (inference only); with none attached nothing is cached.
+// Entries are never dropped: an address whose tensor is gone keeps its entry (and the copy) until
+// the cache goes (in kd a live model's weights are overwritten in place, not reallocated).
 #pragma once
 #include <array>
 #include <cstdint>
