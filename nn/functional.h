@@ -45,6 +45,21 @@ Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b
 Tensor conv2d_bn_add_act_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding,
                                    int groups, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
                                    const Tensor& var, float eps, const Tensor& residual, float lo, float hi);
+// A convolution and the batch norm after it, as conv2d_bn_act_inference takes them (b may be
+// undefined), by reference: the tensors must outlive it.
+struct ConvBn {
+  const Tensor &w, &b;
+  int stride, padding, groups;
+  const Tensor &gamma, &beta, &mean, &var;
+  float eps;
+};
+// Two of them back to back, the first one's output read by the second only (a residual block's
+// two convolutions): conv2d_bn_act_inference(c1, lo1, hi1), then conv2d_bn_act_inference(c2, lo2,
+// hi2) or, with a residual, conv2d_bn_add_act_inference. The same bits; for a single image on
+// several threads with both on the shifted path, one team pass in which the first one's result
+// goes straight into the second one's padded copy (nn/ops/conv2d_shifted.h, forward_pair).
+Tensor conv2d_bn_pair_inference(const Tensor& x, const ConvBn& c1, float lo1, float hi1, const ConvBn& c2,
+                                const Tensor& residual, float lo2, float hi2);
 Var linear(const Var& x, const Var& w, const Var& b);              // x [N,in], w [out,in], b [out]
 Var add(const Var& a, const Var& b);                               // same shapes
 // Inference only (under NoGrad): clamp(a + b, lo, hi) in one pass, for a residual add followed by

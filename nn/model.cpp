@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <optional>
 
 #include "core/threads.h"
 #include "nn/functional.h"
@@ -102,9 +103,10 @@ Var Model::forward_graph(const Var& x, bool training, Rng* dropout_rng, std::map
            "model: input ", shape_str(x.shape()), " does not match the graph's input [N,", is[0], ",", is[1], ",",
            is[2], "]");
   std::map<std::string, Var> v{{"input", x}};
-  auto P = [&](const std::string& n, const char* p) -> Var {
+  static const Var kNoParam;
+  auto P = [&](const std::string& n, const char* p) -> const Var& {
     auto it = params.find(n + "." + p);
-    return it == params.end() ? Var() : it->second;
+    return it == params.end() ? kNoParam : it->second;
   };
   // How many nodes read each value (the model output counts as a reader).
   const bool fuse = fuse_inference && !training && !grad_enabled();
@@ -119,51 +121,88 @@ Var Model::forward_graph(const Var& x, bool training, Rng* dropout_rng, std::map
   auto hooked = [&](const std::string& name, Var y) {
     return hook && hook->nodes.count(name) ? hook->fn(name, y, v) : y;
   };
+  // At inference, conv2d -> batchnorm2d [-> relu | relu6] whose inner values nobody else reads,
+  // or conv -> bn -> add -> relu | relu6 (a residual block's end) whose add has its other input
+  // already: one op, the BN folded and the sum and clamp applied while each output is in cache.
+  struct ConvChain {
+    const Node* bn = nullptr;
+    const Node* act = nullptr;              // the activation right after the BN, if any
+    const std::string* residual = nullptr;  // the add's other input, if the chain ends a block
+    const Node* last = nullptr;             // the node whose value the chain produces
+    size_t length = 0;                      // nodes
+    float lo = -INFINITY, hi = INFINITY;    // the clamp after the BN or the sum
+  };
+  auto conv_chain = [&](size_t i) -> std::optional<ConvChain> {
+    const Node& conv = graph.nodes[i];
+    if (i + 1 >= graph.nodes.size() || graph.nodes[i + 1].op != "batchnorm2d" || !private_to(conv, graph.nodes[i + 1]))
+      return std::nullopt;
+    ConvChain c;
+    c.bn = &graph.nodes[i + 1];
+    const Node* a = i + 2 < graph.nodes.size() ? &graph.nodes[i + 2] : nullptr;
+    if (a && (a->op == "relu" || a->op == "relu6") && private_to(*c.bn, *a)) {
+      c.act = c.last = a;
+      c.length = 3;
+    } else if (a && i + 3 < graph.nodes.size()) {
+      const Node& r = graph.nodes[i + 3];
+      if (a->op == "add" && a->inputs.size() == 2 && readers[c.bn->name] == 1 && !(taps && taps->count(c.bn->name)) &&
+          !(hook && hook->nodes.count(c.bn->name)) && (r.op == "relu" || r.op == "relu6") && private_to(*a, r)) {
+        const std::string& other = a->inputs[0] == c.bn->name ? a->inputs[1] : a->inputs[0];
+        if ((a->inputs[0] == c.bn->name) != (a->inputs[1] == c.bn->name) && v.count(other))
+          c.residual = &other, c.last = &r, c.length = 4;
+      }
+    }
+    if (!c.last) c.last = c.bn, c.length = 2;
+    if (c.last != c.bn) c.lo = 0.f, c.hi = c.last->op == "relu6" ? 6.f : INFINITY;
+    return c;
+  };
+  // References into params and buffers (no tensor copies: a copy of each per conv was ~1.5% of
+  // the student's batch-1 pass).
+  static const Tensor kNoTensor;
+  auto conv_bn = [&](const Node& conv, const Node& bn) {
+    const Var& bias = P(conv.name, "bias");
+    return F::ConvBn{P(conv.name, "weight").value(),
+                     bias.defined() ? bias.value() : kNoTensor,
+                     conv.attrs["stride"],
+                     conv.attrs["padding"],
+                     conv.attrs["groups"],
+                     P(bn.name, "weight").value(),
+                     P(bn.name, "bias").value(),
+                     buffers.at(bn.name + ".running_mean"),
+                     buffers.at(bn.name + ".running_var"),
+                     bn.attrs["eps"].get<float>()};
+  };
+  const bool pairs_pay = fuse && x.value().size(0) < (omp_in_parallel() ? 1 : num_threads());
   for (size_t idx = 0; idx < graph.nodes.size(); ++idx) {
     const Node& n = graph.nodes[idx];
     LayerScope scope(n.name);
-    if (fuse && n.op == "conv2d" && idx + 1 < graph.nodes.size() && graph.nodes[idx + 1].op == "batchnorm2d" &&
-        private_to(n, graph.nodes[idx + 1])) {
-      const Node& bn = graph.nodes[idx + 1];
-      const Node* act = idx + 2 < graph.nodes.size() && (graph.nodes[idx + 2].op == "relu" ||
-                                                          graph.nodes[idx + 2].op == "relu6") &&
-                                private_to(bn, graph.nodes[idx + 2])
-                            ? &graph.nodes[idx + 2]
-                            : nullptr;
-      // Else conv -> bn -> add -> relu | relu6 (a residual block's end) whose add has its other
-      // input already: all four as one op, the sum and clamp while each output is in cache.
-      const Node* add = nullptr;
-      const Node* add_act = nullptr;
-      const std::string* residual = nullptr;  // the add's other input
-      if (!act && idx + 3 < graph.nodes.size()) {
-        const Node& a = graph.nodes[idx + 2];
-        const Node& r = graph.nodes[idx + 3];
-        if (a.op == "add" && a.inputs.size() == 2 && readers[bn.name] == 1 && !(taps && taps->count(bn.name)) &&
-            !(hook && hook->nodes.count(bn.name)) && (r.op == "relu" || r.op == "relu6") && private_to(a, r)) {
-          const std::string& other = a.inputs[0] == bn.name ? a.inputs[1] : a.inputs[0];
-          if ((a.inputs[0] == bn.name) != (a.inputs[1] == bn.name) && v.count(other))
-            add = &a, add_act = &r, residual = &other;
-        }
+    if (auto c = fuse && n.op == "conv2d" ? conv_chain(idx) : std::nullopt) {
+      // A block's first chain whose result only the next chain's convolution reads, for fewer
+      // images than threads: the two as one op (the first one's output goes straight into the
+      // second's padded copy). Only dense convolutions can take that path.
+      std::optional<ConvChain> c2;
+      if (c->act && idx + c->length < graph.nodes.size() && pairs_pay) {
+        const Node& n2 = graph.nodes[idx + c->length];
+        if (n2.op == "conv2d" && n.attrs["groups"] == 1 && n2.attrs["groups"] == 1 && private_to(*c->act, n2))
+          c2 = conv_chain(idx + c->length);
       }
-      const Node* act_node = act ? act : add_act;
-      const float lo = act_node ? 0.f : -INFINITY, hi = act_node && act_node->op == "relu6" ? 6.f : INFINITY;
-      const Var b = P(n.name, "bias");
-      const Tensor bias = b.defined() ? b.value() : Tensor();
-      const Tensor &mean = buffers.at(bn.name + ".running_mean"), &var = buffers.at(bn.name + ".running_var");
-      Tensor y =
-          add ? F::conv2d_bn_add_act_inference(v.at(n.inputs[0]).value(), P(n.name, "weight").value(), bias,
-                                               n.attrs["stride"], n.attrs["padding"], n.attrs["groups"],
-                                               P(bn.name, "weight").value(), P(bn.name, "bias").value(), mean, var,
-                                               bn.attrs["eps"].get<float>(), v.at(*residual).value(), lo, hi)
-              : F::conv2d_bn_act_inference(v.at(n.inputs[0]).value(), P(n.name, "weight").value(), bias,
-                                           n.attrs["stride"], n.attrs["padding"], n.attrs["groups"],
-                                           P(bn.name, "weight").value(), P(bn.name, "bias").value(), mean, var,
-                                           bn.attrs["eps"].get<float>(), lo, hi);
-      const Node& last = act ? *act : add_act ? *add_act : bn;
+      const Node& last = c2 ? *c2->last : *c->last;
+      Tensor y;
+      if (c2) {
+        y = F::conv2d_bn_pair_inference(v.at(n.inputs[0]).value(), conv_bn(n, *c->bn), c->lo, c->hi,
+                                        conv_bn(graph.nodes[idx + c->length], *c2->bn),
+                                        c2->residual ? v.at(*c2->residual).value() : Tensor(), c2->lo, c2->hi);
+      } else {
+        const F::ConvBn f = conv_bn(n, *c->bn);
+        y = c->residual ? F::conv2d_bn_add_act_inference(v.at(n.inputs[0]).value(), f.w, f.b, f.stride, f.padding,
+                                                         f.groups, f.gamma, f.beta, f.mean, f.var, f.eps,
+                                                         v.at(*c->residual).value(), c->lo, c->hi)
+                        : F::conv2d_bn_act_inference(v.at(n.inputs[0]).value(), f.w, f.b, f.stride, f.padding, f.groups,
+                                                     f.gamma, f.beta, f.mean, f.var, f.eps, c->lo, c->hi);
+      }
       Var out = hooked(last.name, Var(y));
       if (taps && taps->count(last.name)) (*taps)[last.name] = out;
       v[last.name] = out;
-      idx += act ? 2 : add ? 3 : 1;
+      idx += c->length + (c2 ? c2->length : 0) - 1;
       continue;
     }
     // add -> relu | relu6 (a residual block's end) at inference: one pass instead of two.

@@ -200,3 +200,59 @@ TEST_CASE("conv2d, one image, output channels split over the team, equals the di
     }
   set_threads(threads_before);
 }
+
+// A residual block's two convolutions as one op (F::conv2d_bn_pair_inference): at batch 1 on a
+// team of 2-3 the first one's result goes straight into the second one's padded copy
+// (shifted::forward_pair); the same bits as the two ops one after the other, with and without the
+// block's residual, the first convolution at stride 1 and 2, channels that split unevenly over 3
+// threads; inputs include NaN. Team 1 (the two ops themselves) is included as a check of the test.
+TEST_CASE("two convolutions with BN as one op equal the two ops, bit for bit") {
+  struct Case {
+    int64_t C, H, O1, stride1, O2;
+  };
+  const int threads_before = num_threads();
+  for (Case t : {Case{16, 14, 16, 1, 16}, Case{8, 15, 32, 2, 24}, Case{7, 28, 21, 1, 13}})
+    for (int threads : {1, 2, 3})
+      for (bool with_residual : {false, true}) {
+        INFO("C " << t.C << " " << t.H << "x" << t.H << " O1 " << t.O1 << " stride " << t.stride1 << " O2 " << t.O2
+                  << " team " << threads << " residual " << with_residual);
+        set_threads(threads);
+        Rng r(uint64_t(40 + threads), 3);  // other values for every team: stale buffers cannot pass
+        auto fill = [&](Shape shape, float mul, float add) {
+          Tensor u = Tensor::empty(shape);
+          for (int64_t i = 0; i < u.numel(); ++i) u.f32()[i] = add + mul * r.normal();
+          return u;
+        };
+        const int64_t H1 = (t.H + 2 - 3) / t.stride1 + 1;
+        // F::ConvBn holds references: the tensors live here.
+        const Tensor w1 = fill({t.O1, t.C, 3, 3}, 0.3f, 0.f), b1 = fill({t.O1}, 0.1f, 0.f),
+                     g1 = fill({t.O1}, 0.2f, 1.f), be1 = fill({t.O1}, 0.2f, 0.f), m1 = fill({t.O1}, 0.2f, 0.f),
+                     v1 = fill({t.O1}, 0.f, 0.7f);
+        const Tensor w2 = fill({t.O2, t.O1, 3, 3}, 0.3f, 0.f), b2, g2 = fill({t.O2}, 0.2f, 1.f),
+                     be2 = fill({t.O2}, 0.2f, 0.f), m2 = fill({t.O2}, 0.2f, 0.f), v2 = fill({t.O2}, 0.f, 0.7f);
+        const F::ConvBn c1{w1, b1, int(t.stride1), 1, 1, g1, be1, m1, v1, 1e-5f};
+        const F::ConvBn c2{w2, b2, 1, 1, 1, g2, be2, m2, v2, 1e-5f};
+        Tensor x = fill({1, t.C, t.H, t.H}, 1.f, 0.f);
+        x.f32()[3] = NAN;
+        Tensor res = with_residual ? fill({1, t.O2, H1, H1}, 1.f, 0.f) : Tensor();
+        NoGrad ng;
+        const Tensor y1 = F::conv2d_bn_act_inference(x, c1.w, c1.b, c1.stride, 1, 1, c1.gamma, c1.beta, c1.mean, c1.var,
+                                                     c1.eps, 0.f, INFINITY);
+        const Tensor want = with_residual ? F::conv2d_bn_add_act_inference(y1, c2.w, c2.b, 1, 1, 1, c2.gamma, c2.beta,
+                                                                           c2.mean, c2.var, c2.eps, res, 0.f, 6.f)
+                                          : F::conv2d_bn_act_inference(y1, c2.w, c2.b, 1, 1, 1, c2.gamma, c2.beta,
+                                                                       c2.mean, c2.var, c2.eps, -1.f, 6.f);
+        const Tensor got = F::conv2d_bn_pair_inference(x, c1, 0.f, INFINITY, c2, res, with_residual ? 0.f : -1.f, 6.f);
+        REQUIRE(got.shape() == want.shape());
+        int64_t differ = 0, nans = 0, clamped = 0;
+        for (int64_t i = 0; i < want.numel(); ++i) {
+          nans += std::isnan(want.f32()[i]);
+          clamped += want.f32()[i] == 6.f;
+          differ += std::memcmp(want.f32() + i, got.f32() + i, sizeof(float)) != 0;
+        }
+        CHECK(nans > 0);
+        CHECK(clamped > 0);
+        CHECK(differ == 0);
+      }
+  set_threads(threads_before);
+}

@@ -54,22 +54,25 @@ struct ConvShape {
   WeightShape weight_shape() const { return {O, Cg, kh, kw, groups}; }
 };
 
-ConvShape conv_shape(const Tensor& x, const Tensor& w, int stride, int pad, int groups) {
-  KD_CHECK(x.dim() == 4 && w.dim() == 4, "conv2d: expected x [N,C,H,W] and w [O,C/groups,kh,kw], got x ",
-           shape_str(x.shape()), " w ", shape_str(w.shape()));
+ConvShape conv_shape(const Shape& xs, const Shape& ws, int stride, int pad, int groups) {
+  KD_CHECK(xs.size() == 4 && ws.size() == 4, "conv2d: expected x [N,C,H,W] and w [O,C/groups,kh,kw], got x ",
+           shape_str(xs), " w ", shape_str(ws));
   KD_CHECK(stride >= 1 && pad >= 0 && groups >= 1, "conv2d: stride ", stride, " padding ", pad, " groups ", groups,
            " (need stride>=1, padding>=0, groups>=1)");
   ConvShape s{};
-  s.N = x.size(0), s.C = x.size(1), s.H = x.size(2), s.W = x.size(3);
-  s.O = w.size(0), s.kh = w.size(2), s.kw = w.size(3), s.groups = groups;
-  KD_CHECK(s.C % groups == 0 && s.O % groups == 0 && w.size(1) == s.C / groups, "conv2d: input ",
-           shape_str(x.shape()), " and weight ", shape_str(w.shape()), " do not fit groups=", groups);
+  s.N = xs[0], s.C = xs[1], s.H = xs[2], s.W = xs[3];
+  s.O = ws[0], s.kh = ws[2], s.kw = ws[3], s.groups = groups;
+  KD_CHECK(s.C % groups == 0 && s.O % groups == 0 && ws[1] == s.C / groups, "conv2d: input ", shape_str(xs),
+           " and weight ", shape_str(ws), " do not fit groups=", groups);
   s.Cg = s.C / groups, s.Og = s.O / groups;
   s.geom = {s.Cg, s.H, s.W, s.kh, s.kw, stride, pad};
-  KD_CHECK(s.H + 2 * pad >= s.kh && s.W + 2 * pad >= s.kw, "conv2d: kernel ", shape_str(w.shape()),
-           " larger than padded input ", shape_str(x.shape()));
+  KD_CHECK(s.H + 2 * pad >= s.kh && s.W + 2 * pad >= s.kw, "conv2d: kernel ", shape_str(ws),
+           " larger than padded input ", shape_str(xs));
   s.Ho = s.geom.Ho(), s.Wo = s.geom.Wo();
   return s;
+}
+ConvShape conv_shape(const Tensor& x, const Tensor& w, int stride, int pad, int groups) {
+  return conv_shape(x.shape(), w.shape(), stride, pad, groups);
 }
 
 // Each group's weights as the tap GEMM reads them, for the forward pass or (input_grad) the input
@@ -135,6 +138,10 @@ void pointwise_forward(const float* X, const float* Wt, const Epilogue& ep, cons
   });
 }
 
+// Multiply-adds a single image's convolution needs before its tiles are shared by the team (see
+// conv_forward's shifted path).
+constexpr int64_t kTeamMinWork = int64_t(1) << 17;
+
 // winograd: Winograd F(4x4, 3x3) may be used (nn/ops/conv2d_winograd.h). Not while training: its
 // rounding error (~2e-6 relative, 10x the direct sum's) was amplified by the teacher's train-mode
 // batch norm past the one-SGD-step comparison with PyTorch (tests/test_train_step.cpp); the
@@ -191,7 +198,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
     // took 0.15 -> 0.19 ms per batch-1 pass when split (under omp barriers, before SpinBarrier);
     // the teacher's stem, 0.23 M, gains ~8 us a pass split (1.026 -> 1.018 ms); its other
     // convolutions are 3.6-7.2 M.
-    const bool split_tiles = s.N < threads && s.Og * s.Ho * s.Wo * K >= (int64_t(1) << 17);
+    const bool split_tiles = s.N < threads && s.Og * s.Ho * s.Wo * K >= kTeamMinWork;
     // The weights read in place for a single image; packed once for a batch (see tap_gemm.h).
     const std::shared_ptr<const PackedWeights> packed =
         cached_weights<PackedWeights>(Wt, s.weight_shape(), s.N > 1 ? kTapForwardPacked : kTapForwardInPlace, [&] {
@@ -421,6 +428,35 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int padding, in
 }
 
 namespace {
+// BN(conv(x) + b) = conv(x) * k + (beta + (b - mean) * k), k = gamma / sqrt(var + eps): one
+// scale and one bias per output channel, applied by the epilogue while the output is in cache
+// (a copy of the weights scaled by k cost a pass over them per call). ep points into scale and
+// shift (no clamp set).
+struct FoldedBn {
+  Tensor scale, shift;
+  Epilogue ep;
+  FoldedBn(int64_t O, const Tensor& b, const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var,
+           float eps)
+      : scale(Tensor::empty({O})), shift(Tensor::empty({O})) {
+    for (const Tensor* t : {&gamma, &beta, &mean, &var})
+      KD_CHECK(t->dim() == 1 && t->size(0) == O, "conv2d_bn_act_inference: batch-norm parameter ",
+               shape_str(t->shape()), " for ", O, " output channels");
+    // Raw pointers: f32() checks the dtype on every call, which cost a third of a batch-1 pass here.
+    const float *G = gamma.f32(), *Be = beta.f32(), *Mu = mean.f32(), *V = var.f32();
+    const float* B = b.defined() ? b.f32() : nullptr;
+    float *K = scale.f32(), *Sh = shift.f32();
+    for (int64_t o = 0; o < O; ++o) {
+      const double k = bn_fold_scale(G[o], V[o], eps);
+      K[o] = float(k);
+      Sh[o] = bn_fold_bias(Be[o], B ? B[o] : 0.f, Mu[o], k);
+    }
+    ep.scale = K;
+    ep.bias = Sh;
+  }
+  FoldedBn(const FoldedBn&) = delete;
+  FoldedBn& operator=(const FoldedBn&) = delete;
+};
+
 // Both fused inference ops: residual undefined for conv2d_bn_act_inference.
 Tensor conv_bn_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
                          const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var, float eps,
@@ -434,25 +470,8 @@ Tensor conv_bn_inference(const Tensor& x, const Tensor& w, const Tensor& b, int 
              shape_str(residual.shape()), " for an output of ", shape_str(Shape({s.N, s.O, s.Ho, s.Wo})));
     rc = residual.contiguous();
   }
-  for (const Tensor* t : {&gamma, &beta, &mean, &var})
-    KD_CHECK(t->dim() == 1 && t->size(0) == s.O, "conv2d_bn_act_inference: batch-norm parameter ",
-             shape_str(t->shape()), " for ", s.O, " output channels");
-  // BN(conv(x) + b) = conv(x) * k + (beta + (b - mean) * k), k = gamma / sqrt(var + eps): one
-  // scale and one bias per output channel, applied by the epilogue while the output is in cache
-  // (a copy of the weights scaled by k cost a pass over them per call).
-  Tensor scale = Tensor::empty({s.O}), shift = Tensor::empty({s.O});
-  // Raw pointers: f32() checks the dtype on every call, which cost a third of a batch-1 pass here.
-  const float *G = gamma.f32(), *Be = beta.f32(), *Mu = mean.f32(), *V = var.f32();
-  const float* B = b.defined() ? b.f32() : nullptr;
-  float *K = scale.f32(), *Sh = shift.f32();
-  for (int64_t o = 0; o < s.O; ++o) {
-    const double k = bn_fold_scale(G[o], V[o], eps);
-    K[o] = float(k);
-    Sh[o] = bn_fold_bias(Be[o], B ? B[o] : 0.f, Mu[o], k);
-  }
-  Epilogue ep;
-  ep.scale = K;
-  ep.bias = Sh;
+  const FoldedBn bn(s.O, b, gamma, beta, mean, var, eps);
+  Epilogue ep = bn.ep;
   Residual res;
   if (rc.defined())
     res = {rc.f32(), lo, hi};  // the clamp after the sum
@@ -463,6 +482,48 @@ Tensor conv_bn_inference(const Tensor& x, const Tensor& w, const Tensor& b, int 
   return conv_forward(xc, wc, ep, s, true, res);
 }
 }  // namespace
+
+Tensor conv2d_bn_pair_inference(const Tensor& x, const ConvBn& c1, float lo1, float hi1, const ConvBn& c2,
+                                const Tensor& residual, float lo2, float hi2) {
+  KD_CHECK(!grad_enabled(), "conv2d_bn_pair_inference: inference only (use it under NoGrad)");
+  Tensor xc = x.contiguous();
+  const ConvShape s1 = conv_shape(xc, c1.w, c1.stride, c1.padding, c1.groups);
+  const int threads = omp_in_parallel() ? 1 : num_threads();
+  auto team_sized = [](const ConvShape& s) { return s.Og * s.Ho * s.Wo * s.Cg * s.kh * s.kw >= kTeamMinWork; };
+  bool pair = s1.N == 1 && threads > 1 && s1.groups == 1 && c2.groups == 1 && c2.stride == 1 && c1.w.is_contiguous() &&
+              c2.w.is_contiguous() && s1.shifted_forward() && team_sized(s1) && c2.w.dim() == 4 && c2.w.size(1) == s1.O;
+  ConvShape s2{};
+  if (pair) {
+    s2 = conv_shape(Shape{1, s1.O, s1.Ho, s1.Wo}, c2.w.shape(), c2.stride, c2.padding, 1);
+    pair = s2.shifted_forward() && team_sized(s2) &&
+           (!residual.defined() || residual.shape() == Shape({1, s2.O, s2.Ho, s2.Wo}));
+  }
+  if (!pair) {  // the two ops one after the other
+    const Tensor y1 = conv_bn_inference(xc, c1.w, c1.b, c1.stride, c1.padding, c1.groups, c1.gamma, c1.beta, c1.mean,
+                                        c1.var, c1.eps, Tensor(), lo1, hi1);
+    return conv_bn_inference(y1, c2.w, c2.b, c2.stride, c2.padding, c2.groups, c2.gamma, c2.beta, c2.mean, c2.var,
+                             c2.eps, residual, lo2, hi2);
+  }
+  const FoldedBn bn1(s1.O, c1.b, c1.gamma, c1.beta, c1.mean, c1.var, c1.eps),
+      bn2(s2.O, c2.b, c2.gamma, c2.beta, c2.mean, c2.var, c2.eps);
+  Epilogue ep1 = bn1.ep, ep2 = bn2.ep;
+  ep1.lo = lo1, ep1.hi = hi1;
+  Tensor rc;
+  Residual res;
+  if (residual.defined()) {
+    rc = residual.contiguous();
+    res = {rc.f32(), lo2, hi2};
+  } else {
+    ep2.lo = lo2, ep2.hi = hi2;
+  }
+  Tensor unused;
+  const std::vector<kernels::TapGemmWeights> w1 = group_weights(c1.w.f32(), s1, false, false, unused),
+                                             w2 = group_weights(c2.w.f32(), s2, false, false, unused);
+  Tensor y = Tensor::empty({1, s2.O, s2.Ho, s2.Wo});
+  float* scratch = col_buffer(shifted::pair_scratch_floats(s1.geom, s1.O, s2.geom, s2.O));
+  shifted::forward_pair(xc.f32(), w1[0], s1.geom, ep1, w2[0], s2.geom, ep2, res, scratch, y.f32());
+  return y;
+}
 
 Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
                                const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var,

@@ -150,6 +150,50 @@ void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmW
   });
 }
 
+size_t pair_scratch_floats(const ConvGeom& g1, int64_t O1, const ConvGeom& g2, int64_t O2) {
+  const Layout L1 = forward_layout(g1, 1), L2 = forward_layout(g2, 1);
+  return size_t(L1.total + O1 * L1.cols + L2.total + O2 * L2.cols);
+}
+
+void forward_pair(const float* x, const kernels::TapGemmWeights& w1, const ConvGeom& g1, const Epilogue& ep1,
+                  const kernels::TapGemmWeights& w2, const ConvGeom& g2, const Epilogue& ep2, const Residual& res2,
+                  float* scratch, float* y) {
+  const Layout L1 = forward_layout(g1, 1), L2 = forward_layout(g2, 1);
+  KD_CHECK(g2.stride == 1 && g2.C == w1.O && g2.H == L1.Ho && g2.W == L1.Wo,
+           "shifted conv pair: the second convolution must be stride 1 over the first one's output");
+  float* xp1 = scratch;
+  float* yp1 = xp1 + L1.total;
+  float* xp2 = yp1 + w1.O * L1.cols;
+  float* yp2 = xp2 + L2.total;
+  const Shifts shift1(L1, g1.kh, g1.kw), shift2(L2, g2.kh, g2.kw);
+  const kernels::TapGemmArgs a1{xp1, L1.pitch, shift1.v, L1.cols, yp1, L1.cols, {}};
+  const kernels::TapGemmArgs a2{xp2, L2.pitch, shift2.v, L2.cols, yp2, L2.cols, {}};
+  const int64_t C2 = g2.C;
+  run_team(num_threads(), [&](int t, int nt, SpinBarrier& barrier) {
+    build(x, 0, g1.C, L1, xp1, g1.C * t / nt, g1.C * (t + 1) / nt);
+    barrier.wait();
+    kernels::tap_gemm_share(w1, a1, t, nt);
+    barrier.wait();
+    // conv1's output channels [c0, c1) into conv2's padded copy: zeros first (as build() does, the
+    // tail past the last channel by the thread with the last one), then each channel's result
+    // through ep1 over its whole row (garbage columns included: an element-wise op, the same values
+    // where they are kept) and its output rows copied to their padded places.
+    const int64_t c0 = C2 * t / nt, c1 = C2 * (t + 1) / nt;
+    std::fill(xp2 + c0 * L2.pitch, xp2 + (c1 == C2 ? L2.total : c1 * L2.pitch), 0.f);
+    for (int64_t c = c0; c < c1; ++c) {
+      float* row = yp1 + c * L1.cols;
+      if (ep1.active()) ep1.apply(row, L1.cols, c);
+      for (int64_t h = 0; h < L1.Ho; ++h)
+        std::memcpy(xp2 + c * L2.pitch + (h + L2.top) * L2.R + L2.lead, row + L1.out_col(0, h),
+                    sizeof(float) * size_t(L1.Wo));
+    }
+    barrier.wait();
+    kernels::tap_gemm_share(w2, a2, t, nt);
+    barrier.wait();
+    crop(yp2, L2, w2.O * t / nt, w2.O * (t + 1) / nt, y, w2.O * L2.Ho * L2.Wo, ep2, res2);
+  });
+}
+
 void backward_input(const float* dy, int64_t dy_image, int64_t G, const kernels::TapGemmWeights& w, const ConvGeom& g,
                     float* scratch, float* dx, int64_t dx_image) {
   const Layout L = grad_layout(g, w.C, G);

@@ -60,6 +60,16 @@ kernels::TapGemmWeights backward_input_weights(const float* w, int64_t O, const 
 void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmWeights& w, const kernels::ConvGeom& g,
              float* scratch, float* y, int64_t y_image, const Epilogue& ep = {}, bool split_tiles = false,
              const Residual& res = {});
+// Two convolutions back to back on one image, on the OpenMP team (a residual block's two at batch
+// 1): y = ep2(conv2(ep1(conv1(x)))) + res2, conv2 stride 1 with conv1's output as its input
+// (g2.C == w1.O, g2.H x g2.W == g1's Ho x Wo). conv1's crop writes straight into conv2's padded
+// copy instead of an output tensor that conv2 would copy again: the copy was 5-10% of each
+// batch-1 call (bench/RESULTS.md, session 14), one fork less too. The same bits as two forward()
+// calls. pair_scratch_floats: the scratch it needs.
+size_t pair_scratch_floats(const kernels::ConvGeom& g1, int64_t O1, const kernels::ConvGeom& g2, int64_t O2);
+void forward_pair(const float* x, const kernels::TapGemmWeights& w1, const kernels::ConvGeom& g1, const Epilogue& ep1,
+                  const kernels::TapGemmWeights& w2, const kernels::ConvGeom& g2, const Epilogue& ep2,
+                  const Residual& res2, float* scratch, float* y);
 // G images as in forward (image n's tensors at dy + n * dy_image, ...). Stride 1:
 // dx[C, H, W] = the input gradient for dy[O, Ho*Wo] (overwritten, not accumulated).
 void backward_input(const float* dy, int64_t dy_image, int64_t G, const kernels::TapGemmWeights& w,
