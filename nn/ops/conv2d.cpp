@@ -41,6 +41,10 @@ float* col_buffer(size_t n) {
   return buf.data();
 }
 
+// Multiply-adds of one image's group before a single image is split over the team (see
+// conv_forward's shifted path for the measurements).
+constexpr int64_t kTeamMinWork = int64_t(1) << 17;
+
 struct ConvShape {
   int64_t N, C, H, W, O, kh, kw, groups, Cg, Og, Ho, Wo;
   kernels::ConvGeom geom;  // per group
@@ -52,6 +56,8 @@ struct ConvShape {
   bool shifted_weight() const { return dense() && shifted::applies_weight(geom); }
   bool winograd() const { return dense() && groups == 1 && winograd::applies(geom, O); }
   WeightShape weight_shape() const { return {O, Cg, kh, kw, groups}; }
+  // Whether one image's work pays for waking the team.
+  bool team_sized() const { return Og * Ho * Wo * Cg * kh * kw >= kTeamMinWork; }
 };
 
 ConvShape conv_shape(const Shape& xs, const Shape& ws, int stride, int pad, int groups) {
@@ -138,10 +144,6 @@ void pointwise_forward(const float* X, const float* Wt, const Epilogue& ep, cons
   });
 }
 
-// Multiply-adds a single image's convolution needs before its tiles are shared by the team (see
-// conv_forward's shifted path).
-constexpr int64_t kTeamMinWork = int64_t(1) << 17;
-
 // winograd: Winograd F(4x4, 3x3) may be used (nn/ops/conv2d_winograd.h). Not while training: its
 // rounding error (~2e-6 relative, 10x the direct sum's) was amplified by the teacher's train-mode
 // batch norm past the one-SGD-step comparison with PyTorch (tests/test_train_step.cpp); the
@@ -198,7 +200,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
     // took 0.15 -> 0.19 ms per batch-1 pass when split (under omp barriers, before SpinBarrier);
     // the teacher's stem, 0.23 M, gains ~8 us a pass split (1.026 -> 1.018 ms); its other
     // convolutions are 3.6-7.2 M.
-    const bool split_tiles = s.N < threads && s.Og * s.Ho * s.Wo * K >= kTeamMinWork;
+    const bool split_tiles = s.N < threads && s.team_sized();
     // The weights read in place for a single image; packed once for a batch (see tap_gemm.h).
     const std::shared_ptr<const PackedWeights> packed =
         cached_weights<PackedWeights>(Wt, s.weight_shape(), s.N > 1 ? kTapForwardPacked : kTapForwardInPlace, [&] {
@@ -220,8 +222,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
       }
     };
     parallel_for(calls, !split_tiles && calls > 1, images);
-  } else if (!s.pointwise() && s.N < threads && s.groups == 1 && s.O >= 2 * threads &&
-             s.O * P * K >= (int64_t(1) << 17)) {
+  } else if (!s.pointwise() && s.N < threads && s.groups == 1 && s.O >= 2 * threads && s.team_sized()) {
     // Fewer images than threads (batch 1): each image's output channels split over the team, the
     // input's columns built once (the teacher's 1x1 stride-2 shortcuts, 0.4 M multiply-adds: 20 us
     // a pass each on one thread). Not the stride-1 pointwise layers: the student's, split so,
@@ -428,15 +429,17 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int padding, in
 }
 
 namespace {
-// BN(conv(x) + b) = conv(x) * k + (beta + (b - mean) * k), k = gamma / sqrt(var + eps): one
-// scale and one bias per output channel, applied by the epilogue while the output is in cache
-// (a copy of the weights scaled by k cost a pass over them per call). ep points into scale and
-// shift (no clamp set).
-struct FoldedBn {
-  Tensor scale, shift;
+// What a fused inference convolution does to its output: BN(conv(x) + b) = conv(x) * k + (beta +
+// (b - mean) * k), k = gamma / sqrt(var + eps), one scale and one bias per output channel applied
+// by the epilogue while the output is in cache (a copy of the weights scaled by k cost a pass over
+// them per call); then the clamp [lo, hi], or, with a residual (contiguous, of the output's
+// shape), the residual added and the sum clamped. ep and res point into the members.
+struct FusedEnd {
+  Tensor scale, shift, residual;
   Epilogue ep;
-  FoldedBn(int64_t O, const Tensor& b, const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var,
-           float eps)
+  Residual res;
+  FusedEnd(int64_t O, const Tensor& b, const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var,
+           float eps, const Tensor& r, float lo, float hi)
       : scale(Tensor::empty({O})), shift(Tensor::empty({O})) {
     for (const Tensor* t : {&gamma, &beta, &mean, &var})
       KD_CHECK(t->dim() == 1 && t->size(0) == O, "conv2d_bn_act_inference: batch-norm parameter ",
@@ -452,9 +455,15 @@ struct FoldedBn {
     }
     ep.scale = K;
     ep.bias = Sh;
+    if (r.defined()) {
+      residual = r.contiguous();
+      res = {residual.f32(), lo, hi};  // the clamp after the sum
+    } else {
+      ep.lo = lo, ep.hi = hi;
+    }
   }
-  FoldedBn(const FoldedBn&) = delete;
-  FoldedBn& operator=(const FoldedBn&) = delete;
+  FusedEnd(const FusedEnd&) = delete;
+  FusedEnd& operator=(const FusedEnd&) = delete;
 };
 
 // Both fused inference ops: residual undefined for conv2d_bn_act_inference.
@@ -464,22 +473,13 @@ Tensor conv_bn_inference(const Tensor& x, const Tensor& w, const Tensor& b, int 
   KD_CHECK(!grad_enabled(), "conv2d_bn_act_inference: inference only (use it under NoGrad)");
   Tensor xc = x.contiguous(), wc = w.contiguous();
   const ConvShape s = conv_shape(xc, wc, stride, padding, groups);
-  Tensor rc;
-  if (residual.defined()) {
-    KD_CHECK(residual.shape() == Shape({s.N, s.O, s.Ho, s.Wo}), "conv2d_bn_add_act_inference: residual ",
-             shape_str(residual.shape()), " for an output of ", shape_str(Shape({s.N, s.O, s.Ho, s.Wo})));
-    rc = residual.contiguous();
-  }
-  const FoldedBn bn(s.O, b, gamma, beta, mean, var, eps);
-  Epilogue ep = bn.ep;
-  Residual res;
-  if (rc.defined())
-    res = {rc.f32(), lo, hi};  // the clamp after the sum
-  else
-    ep.lo = lo, ep.hi = hi;
+  KD_CHECK(!residual.defined() || residual.shape() == Shape({s.N, s.O, s.Ho, s.Wo}),
+           "conv2d_bn_add_act_inference: residual ", shape_str(residual.defined() ? residual.shape() : Shape{}),
+           " for an output of ", shape_str(Shape({s.N, s.O, s.Ho, s.Wo})));
+  const FusedEnd end(s.O, b, gamma, beta, mean, var, eps, residual, lo, hi);
   std::optional<WeightCacheBypass> temporary_weights;  // a copy: its address is not the weights'
   if (!w.is_contiguous()) temporary_weights.emplace();
-  return conv_forward(xc, wc, ep, s, true, res);
+  return conv_forward(xc, wc, end.ep, s, true, end.res);
 }
 }  // namespace
 
@@ -489,13 +489,13 @@ Tensor conv2d_bn_pair_inference(const Tensor& x, const ConvBn& c1, float lo1, fl
   Tensor xc = x.contiguous();
   const ConvShape s1 = conv_shape(xc, c1.w, c1.stride, c1.padding, c1.groups);
   const int threads = omp_in_parallel() ? 1 : num_threads();
-  auto team_sized = [](const ConvShape& s) { return s.Og * s.Ho * s.Wo * s.Cg * s.kh * s.kw >= kTeamMinWork; };
   bool pair = s1.N == 1 && threads > 1 && s1.groups == 1 && c2.groups == 1 && c2.stride == 1 && c1.w.is_contiguous() &&
-              c2.w.is_contiguous() && s1.shifted_forward() && team_sized(s1) && c2.w.dim() == 4 && c2.w.size(1) == s1.O;
+              c2.w.is_contiguous() && s1.shifted_forward() && s1.team_sized() && c2.w.dim() == 4 &&
+              c2.w.size(1) == s1.O;
   ConvShape s2{};
   if (pair) {
     s2 = conv_shape(Shape{1, s1.O, s1.Ho, s1.Wo}, c2.w.shape(), c2.stride, c2.padding, 1);
-    pair = s2.shifted_forward() && team_sized(s2) &&
+    pair = s2.shifted_forward() && s2.team_sized() &&
            (!residual.defined() || residual.shape() == Shape({1, s2.O, s2.Ho, s2.Wo}));
   }
   if (!pair) {  // the two ops one after the other
@@ -504,24 +504,14 @@ Tensor conv2d_bn_pair_inference(const Tensor& x, const ConvBn& c1, float lo1, fl
     return conv_bn_inference(y1, c2.w, c2.b, c2.stride, c2.padding, c2.groups, c2.gamma, c2.beta, c2.mean, c2.var,
                              c2.eps, residual, lo2, hi2);
   }
-  const FoldedBn bn1(s1.O, c1.b, c1.gamma, c1.beta, c1.mean, c1.var, c1.eps),
-      bn2(s2.O, c2.b, c2.gamma, c2.beta, c2.mean, c2.var, c2.eps);
-  Epilogue ep1 = bn1.ep, ep2 = bn2.ep;
-  ep1.lo = lo1, ep1.hi = hi1;
-  Tensor rc;
-  Residual res;
-  if (residual.defined()) {
-    rc = residual.contiguous();
-    res = {rc.f32(), lo2, hi2};
-  } else {
-    ep2.lo = lo2, ep2.hi = hi2;
-  }
+  const FusedEnd end1(s1.O, c1.b, c1.gamma, c1.beta, c1.mean, c1.var, c1.eps, Tensor(), lo1, hi1),
+      end2(s2.O, c2.b, c2.gamma, c2.beta, c2.mean, c2.var, c2.eps, residual, lo2, hi2);
   Tensor unused;
   const std::vector<kernels::TapGemmWeights> w1 = group_weights(c1.w.f32(), s1, false, false, unused),
                                              w2 = group_weights(c2.w.f32(), s2, false, false, unused);
   Tensor y = Tensor::empty({1, s2.O, s2.Ho, s2.Wo});
   float* scratch = col_buffer(shifted::pair_scratch_floats(s1.geom, s1.O, s2.geom, s2.O));
-  shifted::forward_pair(xc.f32(), w1[0], s1.geom, ep1, w2[0], s2.geom, ep2, res, scratch, y.f32());
+  shifted::forward_pair(xc.f32(), w1[0], s1.geom, end1.ep, w2[0], s2.geom, end2.ep, end2.res, scratch, y.f32());
   return y;
 }
 

@@ -168,25 +168,18 @@ void forward_pair(const float* x, const kernels::TapGemmWeights& w1, const ConvG
   const Shifts shift1(L1, g1.kh, g1.kw), shift2(L2, g2.kh, g2.kw);
   const kernels::TapGemmArgs a1{xp1, L1.pitch, shift1.v, L1.cols, yp1, L1.cols, {}};
   const kernels::TapGemmArgs a2{xp2, L2.pitch, shift2.v, L2.cols, yp2, L2.cols, {}};
-  const int64_t C2 = g2.C;
   run_team(num_threads(), [&](int t, int nt, SpinBarrier& barrier) {
     build(x, 0, g1.C, L1, xp1, g1.C * t / nt, g1.C * (t + 1) / nt);
     barrier.wait();
     kernels::tap_gemm_share(w1, a1, t, nt);
     barrier.wait();
-    // conv1's output channels [c0, c1) into conv2's padded copy: zeros first (as build() does, the
-    // tail past the last channel by the thread with the last one), then each channel's result
-    // through ep1 over its whole row (garbage columns included: an element-wise op, the same values
-    // where they are kept) and its output rows copied to their padded places.
-    const int64_t c0 = C2 * t / nt, c1 = C2 * (t + 1) / nt;
-    std::fill(xp2 + c0 * L2.pitch, xp2 + (c1 == C2 ? L2.total : c1 * L2.pitch), 0.f);
-    for (int64_t c = c0; c < c1; ++c) {
-      float* row = yp1 + c * L1.cols;
-      if (ep1.active()) ep1.apply(row, L1.cols, c);
-      for (int64_t h = 0; h < L1.Ho; ++h)
-        std::memcpy(xp2 + c * L2.pitch + (h + L2.top) * L2.R + L2.lead, row + L1.out_col(0, h),
-                    sizeof(float) * size_t(L1.Wo));
-    }
+    // conv1's output channels [c0, c1) through ep1, each over its whole result row (garbage
+    // columns included: an element-wise op, the same values where they are kept), then built into
+    // conv2's padded copy from where they lie (image 0's output row h at h * R).
+    const int64_t c0 = g2.C * t / nt, c1 = g2.C * (t + 1) / nt;
+    if (ep1.active())
+      for (int64_t c = c0; c < c1; ++c) ep1.apply(yp1 + c * L1.cols, L1.cols, c);
+    build(yp1, 0, g2.C, L2, xp2, c0, c1, L1.cols, L1.R);
     barrier.wait();
     kernels::tap_gemm_share(w2, a2, t, nt);
     barrier.wait();

@@ -52,17 +52,21 @@ void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, f
   build(src, image_stride, C, L, dst, 0, C);
 }
 
-void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, float* dst, int64_t c0, int64_t c1) {
+void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, float* dst, int64_t c0, int64_t c1,
+           int64_t channel_pitch, int64_t row_pitch) {
   KD_CHECK(L.s == 1 || L.s == 2 || L.s == 4, "padded copy: stride ", L.s, " (1, 2 or 4 supported)");
+  KD_CHECK(L.s == 1 || (channel_pitch == 0 && row_pitch == 0), "padded copy: source pitches at stride 1 only");
+  if (channel_pitch == 0) channel_pitch = L.rows * L.cols_in;
+  if (row_pitch == 0) row_pitch = L.cols_in;
   const kernels::PhaseSplitKernel& split = kernels::phase_split_selected();
   std::fill(dst + c0 * L.pitch, dst + (c1 == C ? L.total : c1 * L.pitch), 0.f);
   for (int64_t g = 0; g < L.G; ++g)
     for (int64_t c = c0; c < c1; ++c) {
-      const float* plane = src + g * image_stride + c * L.rows * L.cols_in;
+      const float* plane = src + g * image_stride + c * channel_pitch;
       const int64_t col0 = g * L.Ws + L.lead;
       if (L.s == 1) {
         for (int64_t h = 0; h < L.rows; ++h)
-          std::memcpy(dst + c * L.pitch + (h + L.top) * L.R + col0, plane + h * L.cols_in,
+          std::memcpy(dst + c * L.pitch + (h + L.top) * L.R + col0, plane + h * row_pitch,
                       sizeof(float) * size_t(L.cols_in));
       } else {
         split.run(kernels::PhaseSplitArgs{.src = plane,

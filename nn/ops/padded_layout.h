@@ -38,7 +38,10 @@ Layout make_tile_layout(int64_t C, int64_t rows, int64_t cols_in, int64_t m, int
 // The padded copy of G images (image g at src + g * image_stride, C planes of rows x cols_in).
 void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, float* dst);
 // Its channels [c0, c1) (and, with c1 == C, the zeros past the last): threads building disjoint
-// ranges together build the whole copy.
-void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, float* dst, int64_t c0, int64_t c1);
+// ranges together build the whole copy. At stride 1 the source planes may be spread out: row h of
+// channel c at src + c * channel_pitch + h * row_pitch (0: rows x cols_in packed), as a tap GEMM's
+// result leaves them (shifted::forward_pair).
+void build(const float* src, int64_t image_stride, int64_t C, const Layout& L, float* dst, int64_t c0, int64_t c1,
+           int64_t channel_pitch = 0, int64_t row_pitch = 0);
 
 }  // namespace kd::F::padded
