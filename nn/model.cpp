@@ -171,16 +171,16 @@ Var Model::forward_graph(const Var& x, bool training, Rng* dropout_rng, std::map
                      buffers.at(bn.name + ".running_var"),
                      bn.attrs["eps"].get<float>()};
   };
-  const bool pairs_pay = fuse && x.value().size(0) < (omp_in_parallel() ? 1 : num_threads());
   for (size_t idx = 0; idx < graph.nodes.size(); ++idx) {
     const Node& n = graph.nodes[idx];
     LayerScope scope(n.name);
     if (auto c = fuse && n.op == "conv2d" ? conv_chain(idx) : std::nullopt) {
-      // A block's first chain whose result only the next chain's convolution reads, for fewer
-      // images than threads: the two as one op (the first one's output goes straight into the
-      // second's padded copy). Only dense convolutions can take that path.
+      // A block's first chain whose result only the next chain's convolution reads: the two as
+      // one op, which sends the first one's output straight into the second's padded copy where
+      // it can (one image on a team, or a batch with both on Winograd) and runs the two ops one
+      // after the other otherwise. Only dense convolutions can take those paths.
       std::optional<ConvChain> c2;
-      if (c->act && idx + c->length < graph.nodes.size() && pairs_pay) {
+      if (c->act && idx + c->length < graph.nodes.size()) {
         const Node& n2 = graph.nodes[idx + c->length];
         if (n2.op == "conv2d" && n.attrs["groups"] == 1 && n2.attrs["groups"] == 1 && private_to(*c->act, n2))
           c2 = conv_chain(idx + c->length);

@@ -203,19 +203,22 @@ TEST_CASE("conv2d, one image, output channels split over the team, equals the di
 
 // A residual block's two convolutions as one op (F::conv2d_bn_pair_inference): at batch 1 on a
 // team of 2-3 the first one's result goes straight into the second one's padded copy
-// (shifted::forward_pair); the same bits as the two ops one after the other, with and without the
-// block's residual, the first convolution at stride 1 and 2, channels that split unevenly over 3
-// threads; inputs include NaN. Team 1 (the two ops themselves) is included as a check of the test.
+// (shifted::forward_pair), and at batches of >= 4 images with both on Winograd (Winograd builds
+// only) into its Winograd copy (winograd::forward_pair); the same bits as the two ops one after
+// the other, with and without the block's residual, the first convolution at stride 1 and 2,
+// channels that split unevenly over 3 threads; inputs include NaN. Team 1 at batch 1 (the two ops
+// themselves) is included as a check of the test.
 TEST_CASE("two convolutions with BN as one op equal the two ops, bit for bit") {
   struct Case {
-    int64_t C, H, O1, stride1, O2;
+    int64_t C, H, O1, stride1, O2, N;
   };
   const int threads_before = num_threads();
-  for (Case t : {Case{16, 14, 16, 1, 16}, Case{8, 15, 32, 2, 24}, Case{7, 28, 21, 1, 13}})
+  for (Case t : {Case{16, 14, 16, 1, 16, 1}, Case{8, 15, 32, 2, 24, 1}, Case{7, 28, 21, 1, 13, 1},
+                 Case{16, 14, 16, 1, 16, 5}, Case{8, 28, 12, 1, 9, 9}, Case{8, 15, 32, 2, 24, 4}})
     for (int threads : {1, 2, 3})
       for (bool with_residual : {false, true}) {
-        INFO("C " << t.C << " " << t.H << "x" << t.H << " O1 " << t.O1 << " stride " << t.stride1 << " O2 " << t.O2
-                  << " team " << threads << " residual " << with_residual);
+        INFO("N " << t.N << " C " << t.C << " " << t.H << "x" << t.H << " O1 " << t.O1 << " stride " << t.stride1
+                  << " O2 " << t.O2 << " team " << threads << " residual " << with_residual);
         set_threads(threads);
         Rng r(uint64_t(40 + threads), 3);  // other values for every team: stale buffers cannot pass
         auto fill = [&](Shape shape, float mul, float add) {
@@ -232,9 +235,9 @@ TEST_CASE("two convolutions with BN as one op equal the two ops, bit for bit") {
                      be2 = fill({t.O2}, 0.2f, 0.f), m2 = fill({t.O2}, 0.2f, 0.f), v2 = fill({t.O2}, 0.f, 0.7f);
         const F::ConvBn c1{w1, b1, int(t.stride1), 1, 1, g1, be1, m1, v1, 1e-5f};
         const F::ConvBn c2{w2, b2, 1, 1, 1, g2, be2, m2, v2, 1e-5f};
-        Tensor x = fill({1, t.C, t.H, t.H}, 1.f, 0.f);
+        Tensor x = fill({t.N, t.C, t.H, t.H}, 1.f, 0.f);
         x.f32()[3] = NAN;
-        Tensor res = with_residual ? fill({1, t.O2, H1, H1}, 1.f, 0.f) : Tensor();
+        Tensor res = with_residual ? fill({t.N, t.O2, H1, H1}, 1.f, 0.f) : Tensor();
         NoGrad ng;
         const Tensor y1 = F::conv2d_bn_act_inference(x, c1.w, c1.b, c1.stride, 1, 1, c1.gamma, c1.beta, c1.mean, c1.var,
                                                      c1.eps, 0.f, INFINITY);

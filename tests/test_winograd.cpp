@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -179,6 +180,50 @@ TEST_CASE("winograd conv: the epilogue (scale, bias, clamp) on the interleaved o
       }
     check_close(y.data() + n * img_out, want, 1e-4);
   }
+}
+
+// Two convolutions as one call (forward_pair): the first one's rows phase-split straight into the
+// second one's padded copy must give the bits of forward() twice, for widths that are and are not
+// a multiple of the tile (garbage output columns and rows must not reach the copy), with
+// epilogues on both (the first one's clamp a ReLU), the scratch full of NaN beforehand (every
+// place of the second copy that no pixel reaches must be zeroed).
+TEST_CASE("winograd conv pair: the same bits as the two convolutions one after the other") {
+  struct Case {
+    int64_t C, O1, O2, H, W, G;
+  };
+  for (Case t : {Case{8, 8, 8, 4, 4, 1}, Case{9, 16, 11, 7, 9, 3}, Case{16, 32, 16, 14, 14, 4},
+                 Case{8, 12, 8, 28, 28, 2}, Case{12, 10, 9, 9, 30, 5}, Case{8, 8, 13, 6, 5, 2}}) {
+    INFO("C=" << t.C << " O1=" << t.O1 << " O2=" << t.O2 << " " << t.H << "x" << t.W << " G=" << t.G);
+    const ConvGeom g1{t.C, t.H, t.W, 3, 3, 1, 1}, g2{t.O1, t.H, t.W, 3, 3, 1, 1};
+    const int64_t in = t.C * t.H * t.W, mid = t.O1 * t.H * t.W, out = t.O2 * t.H * t.W;
+    Tensor x = test::randn({t.G, t.C, t.H, t.W}, 51), w1 = test::randn({t.O1, t.C, 3, 3}, 52, 0.3f),
+           w2 = test::randn({t.O2, t.O1, 3, 3}, 53, 0.3f);
+    Tensor s1 = test::randn({t.O1}, 54), b1 = test::randn({t.O1}, 55), s2 = test::randn({t.O2}, 56),
+           b2 = test::randn({t.O2}, 57);
+    F::Epilogue ep1, ep2;
+    ep1.scale = s1.f32(), ep1.bias = b1.f32(), ep1.lo = 0.f;
+    ep2.scale = s2.f32(), ep2.bias = b2.f32(), ep2.lo = -1.f, ep2.hi = 1.f;
+    const F::winograd::Weights u1 = F::winograd::forward_weights(w1.f32(), t.O1, t.C),
+                               u2 = F::winograd::forward_weights(w2.f32(), t.O2, t.O1);
+    std::vector<float> scratch(
+        std::max(F::winograd::scratch_floats(g1, t.O1, t.G), F::winograd::scratch_floats(g2, t.O2, t.G)), NAN);
+    std::vector<float> y1(size_t(t.G * mid), NAN), want(size_t(t.G * out), NAN);
+    F::winograd::forward(x.f32(), in, t.G, u1, g1, scratch.data(), y1.data(), mid, ep1);
+    F::winograd::forward(y1.data(), mid, t.G, u2, g2, scratch.data(), want.data(), out, ep2);
+    std::vector<float> pair_scratch(F::winograd::pair_scratch_floats(g1, t.O1, g2, t.O2, t.G), NAN);
+    std::vector<float> got(size_t(t.G * out), NAN);
+    F::winograd::forward_pair(x.f32(), in, t.G, u1, g1, ep1, u2, g2, ep2, pair_scratch.data(), got.data(), out);
+    int64_t differ = 0, clamped = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      differ += std::memcmp(&want[i], &got[i], sizeof(float)) != 0;
+      clamped += want[i] == 1.f;
+    }
+    CHECK(clamped > 0);
+    CHECK(differ == 0);
+  }
+  // Only where its padded copies fit in L2 (the teacher's 28x28 blocks, 4 images a call).
+  CHECK(F::winograd::pair_pays(ConvGeom{32, 28, 28, 3, 3, 1, 1}, ConvGeom{32, 28, 28, 3, 3, 1, 1}, 4));
+  CHECK_FALSE(F::winograd::pair_pays(ConvGeom{128, 7, 7, 3, 3, 1, 1}, ConvGeom{128, 7, 7, 3, 3, 1, 1}, 16));
 }
 
 TEST_CASE("winograd conv: F::conv2d takes it for batches of 3x3 stride-1 layers, same results") {

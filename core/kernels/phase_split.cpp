@@ -5,25 +5,20 @@
 namespace kd::kernels {
 
 void phase_split_scalar(const PhaseSplitArgs& a) {
+  const int64_t pitch = a.src_pitch ? a.src_pitch : a.cols;
   for (int64_t h = 0; h < a.rows; ++h) {
     const int64_t r = h + a.top;
     for (int64_t w = 0; w < a.cols; ++w) {
       const int64_t q = a.col0 + w;
-      a.dst[((r % a.s) * a.s + q % a.s) * a.plane + (r / a.s) * a.R + q / a.s] = a.src[h * a.cols + w];
+      a.dst[((r % a.s) * a.s + q % a.s) * a.plane + (r / a.s) * a.R + q / a.s] = a.src[h * pitch + w];
     }
   }
 }
 
 namespace {
 const PhaseSplitKernel kRef{"ref", phase_split_scalar};
-bool has_avx512vl() {
-#if defined(__x86_64__)
-  return __builtin_cpu_supports("avx512vl");
-#else
-  return false;
-#endif
-}
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
+bool has_avx512vl() { return __builtin_cpu_supports("avx512vl"); }
 const PhaseSplitKernel kAvx512{"avx512", avx512::phase_split};
 #endif
 }  // namespace

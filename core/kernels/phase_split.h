@@ -2,7 +2,8 @@
 // channel of rows x cols floats written into the s x s phase planes of its padded copy (s = 2 for
 // the tap kernels at stride 2, 4 for Winograd's tiles). Pixel (h, w) is at padded row r = h + top
 // and combined column q = col0 + w; it goes to plane (r % s, q % s), row r / s, column q / s:
-//   dst[((r % s) * s + q % s) * plane + (r / s) * R + q / s] = src[h * cols + w]
+//   dst[((r % s) * s + q % s) * plane + (r / s) * R + q / s] = src[h * src_pitch + w]
+// (src_pitch 0: cols, the rows packed).
 // Row by row, as strided loops or one kernel call per row, this copy took 8-11% of a batch-64
 // teacher pass (rows of 7 to 28 floats: the per-row overhead was the cost); the AVX-512 variant
 // splits each row with masked loads, permutes and masked stores in one loop over the rows.
@@ -16,6 +17,7 @@ namespace kd::kernels {
 struct PhaseSplitArgs {
   const float* src = nullptr;
   int64_t rows = 0, cols = 0;
+  int64_t src_pitch = 0;  // floats from one source row to the next; 0: cols
   int64_t s = 2;  // 2 or 4
   int64_t top = 0, col0 = 0;
   float* dst = nullptr;

@@ -75,12 +75,13 @@ void split_chunk_rows(const PhaseSplitArgs& a, int64_t c) {
   // phase (col0 + p) % S (c is a multiple of S), index (col0 + c + p) / S + k.
   int64_t col_offset[S];
   for (int p = 0; p < S; ++p) col_offset[p] = (a.col0 + p) % S * a.plane + (a.col0 + c + p) / S;
+  const int64_t pitch = a.src_pitch ? a.src_pitch : a.cols;
   for (int64_t h = 0; h < a.rows; ++h) {
     const int64_t r = h + a.top;
     float* base = a.dst + (r % S) * S * a.plane + (r / S) * a.R;
     float* out[S];
     for (int p = 0; p < S; ++p) out[p] = base + col_offset[p];
-    split.run(a.src + h * a.cols + c, in, m, out);
+    split.run(a.src + h * pitch + c, in, m, out);
   }
 }
 

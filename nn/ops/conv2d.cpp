@@ -483,22 +483,56 @@ Tensor conv_bn_inference(const Tensor& x, const Tensor& w, const Tensor& b, int 
 }
 }  // namespace
 
+namespace {
+// A batch of images with both convolutions on Winograd (3x3, stride 1, padding 1): per call of G
+// images, the first one's output goes into the second one's padded copy (winograd::forward_pair).
+Tensor winograd_pair(const Tensor& xc, const ConvShape& s1, const ConvBn& c1, float lo1, float hi1, const ConvShape& s2,
+                     const ConvBn& c2, const Tensor& residual, float lo2, float hi2, int threads) {
+  const FusedEnd end1(s1.O, c1.b, c1.gamma, c1.beta, c1.mean, c1.var, c1.eps, Tensor(), lo1, hi1),
+      end2(s2.O, c2.b, c2.gamma, c2.beta, c2.mean, c2.var, c2.eps, residual, lo2, hi2);
+  const float *W1 = c1.w.f32(), *W2 = c2.w.f32();
+  const std::shared_ptr<const winograd::Weights> u1 = cached_weights<winograd::Weights>(
+      W1, s1.weight_shape(), kWinogradForward, [&] { return winograd::forward_weights(W1, s1.O, s1.C); });
+  const std::shared_ptr<const winograd::Weights> u2 = cached_weights<winograd::Weights>(
+      W2, s2.weight_shape(), kWinogradForward, [&] { return winograd::forward_weights(W2, s2.O, s2.C); });
+  Tensor y = Tensor::empty({s2.N, s2.O, s2.Ho, s2.Wo});
+  const float* X = xc.f32();
+  float* Y = y.f32();
+  const int64_t in = s1.C * s1.H * s1.W, out = s2.O * s2.Ho * s2.Wo;
+  const int64_t G = winograd::images_per_call(s1.geom, s1.N, threads), calls = (s1.N + G - 1) / G;
+  parallel_for(calls, calls > 1, [&](int64_t call) {
+    const int64_t n0 = call * G, count = std::min(G, s1.N - n0);
+    float* scratch = col_buffer(winograd::pair_scratch_floats(s1.geom, s1.O, s2.geom, s2.O, G));  // this thread's
+    winograd::forward_pair(X + n0 * in, in, count, *u1, s1.geom, end1.ep, *u2, s2.geom, end2.ep, scratch, Y + n0 * out,
+                           out);
+    if (end2.res.active()) end2.res.at(n0 * out).apply(Y + n0 * out, count * out);
+  });
+  return y;
+}
+}  // namespace
+
 Tensor conv2d_bn_pair_inference(const Tensor& x, const ConvBn& c1, float lo1, float hi1, const ConvBn& c2,
                                 const Tensor& residual, float lo2, float hi2) {
   KD_CHECK(!grad_enabled(), "conv2d_bn_pair_inference: inference only (use it under NoGrad)");
   Tensor xc = x.contiguous();
   const ConvShape s1 = conv_shape(xc, c1.w, c1.stride, c1.padding, c1.groups);
   const int threads = omp_in_parallel() ? 1 : num_threads();
-  bool pair = s1.N == 1 && threads > 1 && s1.groups == 1 && c2.groups == 1 && c2.stride == 1 && c1.w.is_contiguous() &&
-              c2.w.is_contiguous() && s1.shifted_forward() && s1.team_sized() && c2.w.dim() == 4 &&
-              c2.w.size(1) == s1.O;
+  // Either pair needs both weights in place (the weight cache keys on their address), one group,
+  // and the second convolution reading the first one's output.
+  const bool fits = s1.groups == 1 && c2.groups == 1 && c1.w.is_contiguous() && c2.w.is_contiguous() &&
+                    c2.w.dim() == 4 && c2.w.size(1) == s1.O;
   ConvShape s2{};
-  if (pair) {
-    s2 = conv_shape(Shape{1, s1.O, s1.Ho, s1.Wo}, c2.w.shape(), c2.stride, c2.padding, 1);
-    pair = s2.shifted_forward() && s2.team_sized() &&
-           (!residual.defined() || residual.shape() == Shape({1, s2.O, s2.Ho, s2.Wo}));
-  }
-  if (!pair) {  // the two ops one after the other
+  if (fits) s2 = conv_shape(Shape{s1.N, s1.O, s1.Ho, s1.Wo}, c2.w.shape(), c2.stride, c2.padding, 1);
+  const bool residual_fits = !residual.defined() || residual.shape() == Shape({s2.N, s2.O, s2.Ho, s2.Wo});
+  // One image on a team: both on the shifted path (conv2d_shifted.h, forward_pair).
+  const bool team_pair = fits && residual_fits && s1.N == 1 && threads > 1 && c2.stride == 1 && s1.shifted_forward() &&
+                         s1.team_sized() && s2.shifted_forward() && s2.team_sized();
+  // A batch: both on Winograd, where conv_forward would take it for each.
+  const bool batch_pair = fits && residual_fits && s1.winograd() && s2.winograd() &&
+                          s1.N >= std::max<int64_t>(winograd::kMinImages, threads) &&
+                          winograd::pair_pays(s1.geom, s2.geom, winograd::images_per_call(s1.geom, s1.N, threads));
+  if (batch_pair) return winograd_pair(xc, s1, c1, lo1, hi1, s2, c2, residual, lo2, hi2, threads);
+  if (!team_pair) {  // the two ops one after the other
     const Tensor y1 = conv_bn_inference(xc, c1.w, c1.b, c1.stride, c1.padding, c1.groups, c1.gamma, c1.beta, c1.mean,
                                         c1.var, c1.eps, Tensor(), lo1, hi1);
     return conv_bn_inference(y1, c2.w, c2.b, c2.stride, c2.padding, c2.groups, c2.gamma, c2.beta, c2.mean, c2.var,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/error.h"
+#include "core/kernels/phase_split.h"
 #include "core/kernels/winograd.h"
 #include "nn/ops/padded_layout.h"
 
@@ -84,22 +86,25 @@ size_t scratch_floats(const ConvGeom& g, int64_t O, int64_t G) {
                 ch.per_chunk * ch.period);
 }
 
-void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const ConvGeom& g, float* scratch, float* y,
-             int64_t y_image, const Epilogue& ep) {
+namespace {
+// Passes 2-4 (conv2d_winograd.h) over a built padded copy xp of G images (layout L), with `work`
+// as the rest of the scratch (scratch_floats - L.total floats). For each output channel o, in
+// chunk order, emit(o, n, th, src, count, pitch) receives image n's output rows 4 th .. 4 th +
+// count - 1 of that channel, each of g.W floats, `pitch` floats apart at src.
+template <class Emit>
+void tile_passes(const float* xp, const padded::Layout& L, int64_t G, const Weights& w, const ConvGeom& g, float* work,
+                 const Epilogue& ep, Emit&& emit) {
   const kernels::WinogradKernel& k = transforms();
-  const int64_t O = w.u[0].O, C = g.C, H = g.H, W = g.W, HW = H * W;
-  const padded::Layout L = tile_layout(g, G);
+  const int64_t O = w.u[0].O, C = g.C, H = g.H;
   const Chunking ch = chunking(L);
-  float* xp = scratch;
   // A chunk's transformed input and GEMM results, channel-major: each channel's 36 planes are one
   // block, which the transforms write and read as a whole (36 planes C or O channels apart, as
   // xi-major planes would be, were 36 streams that defeated the prefetchers).
-  float* V = xp + L.total;                                       // [C][36][v_pitch], then the GEMM's slack
+  float* V = work;                                               // [C][36][v_pitch], then the GEMM's slack
   float* M = V + kXi * C * ch.v_pitch + kernels::kTapGemmSlack;  // [O][36][cap]
   float* rows = M + kXi * O * ch.cap;  // [4][row_pitch]: one channel's output rows (and M's read slack)
   uint8_t* keep = reinterpret_cast<uint8_t*>(rows + kM * ch.row_pitch);  // per tile column of a chunk
   for (int64_t t = 0; t < ch.per_chunk * ch.period; ++t) keep[t] = t % ch.period < ch.kept;
-  padded::build(x, x_image, C, L, xp);
   int64_t shift[kXi];
   for (int i = 0; i < kP; ++i)
     for (int j = 0; j < kP; ++j) shift[i * kP + j] = L.shift(i, j);
@@ -114,21 +119,76 @@ void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const
       kernels::tap_gemm(w.u[size_t(e)], a, 0, kernels::tap_gemm_tiles(w.u[size_t(e)], nb));
     }
     for (int64_t o = 0; o < O; ++o) {
-      const kernels::ChannelEpilogue e = ep.channel(o);
-      k.output(M + o * kXi * ch.cap, ch.cap, nb, e, rows, ch.row_pitch);
+      k.output(M + o * kXi * ch.cap, ch.cap, nb, ep.channel(o), rows, ch.row_pitch);
       // Image n's tile row th starts at tile column th*R + n*period: in this chunk, at kept tile
       // (column - t0) / period * kept, whose 4x4 outputs are at 4 * that of the rows.
-      float* yo = y + o * HW;
       for (int64_t th = t0 / L.R; th * L.R < t0 + np; ++th)
         for (int64_t n = 0; n < G; ++n) {
           const int64_t t = L.out_col(n, th);
           if (t < t0 || t >= t0 + np) continue;
-          const float* src = rows + kM * ((t - t0) / ch.period * ch.kept);
-          for (int64_t a = 0; a < kM && kM * th + a < H; ++a)
-            std::memcpy(yo + n * y_image + (kM * th + a) * W, src + a * ch.row_pitch, sizeof(float) * size_t(W));
+          emit(o, n, th, rows + kM * ((t - t0) / ch.period * ch.kept), std::min<int64_t>(kM, H - kM * th),
+               ch.row_pitch);
         }
     }
   }
+}
+
+// The emit of a call whose result goes to y (image n's channel o at y + n * y_image + o * H * W).
+auto rows_into(float* y, int64_t y_image, const ConvGeom& g) {
+  return [=](int64_t o, int64_t n, int64_t th, const float* src, int64_t count, int64_t pitch) {
+    float* dst = y + n * y_image + (o * g.H + kM * th) * g.W;
+    for (int64_t a = 0; a < count; ++a) std::memcpy(dst + a * g.W, src + a * pitch, sizeof(float) * size_t(g.W));
+  };
+}
+}  // namespace
+
+void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const ConvGeom& g, float* scratch, float* y,
+             int64_t y_image, const Epilogue& ep) {
+  const padded::Layout L = tile_layout(g, G);
+  padded::build(x, x_image, g.C, L, scratch);
+  tile_passes(scratch, L, G, w, g, scratch + L.total, ep, rows_into(y, y_image, g));
+}
+
+bool pair_pays(const ConvGeom& g1, const ConvGeom& g2, int64_t G) {
+  constexpr int64_t kMaxCopiesBytes = int64_t(5) << 18;  // 1.25 MiB
+  return int64_t(sizeof(float)) * (tile_layout(g1, G).total + tile_layout(g2, G).total) <= kMaxCopiesBytes;
+}
+
+size_t pair_scratch_floats(const ConvGeom& g1, int64_t O1, const ConvGeom& g2, int64_t O2, int64_t G) {
+  const int64_t t1 = tile_layout(g1, G).total, t2 = tile_layout(g2, G).total;
+  const size_t work1 = scratch_floats(g1, O1, G) - size_t(t1), work2 = scratch_floats(g2, O2, G) - size_t(t2);
+  return size_t(t1 + t2) + std::max(work1, work2);
+}
+
+void forward_pair(const float* x, int64_t x_image, int64_t G, const Weights& w1, const ConvGeom& g1,
+                  const Epilogue& ep1, const Weights& w2, const ConvGeom& g2, const Epilogue& ep2, float* scratch,
+                  float* y, int64_t y_image) {
+  KD_CHECK(g2.C == w1.u[0].O && g2.H == g1.H && g2.W == g1.W, "winograd pair: the second convolution's input (", g2.C,
+           " x ", g2.H, " x ", g2.W, ") is not the first one's output (", w1.u[0].O, " x ", g1.H, " x ", g1.W, ")");
+  const padded::Layout L1 = tile_layout(g1, G), L2 = tile_layout(g2, G);
+  float* xp1 = scratch;
+  float* xp2 = xp1 + L1.total;
+  float* work = xp2 + L2.total;
+  padded::build(x, x_image, g1.C, L1, xp1);
+  // The first convolution's rows phase-split into the second one's padded copy, as padded::build
+  // would split them from its output: the zeros first (padding, garbage columns, the tail), then
+  // every pixel at its place. The rows are still in L1 here; built from y they came from memory.
+  std::fill(xp2, xp2 + L2.total, 0.f);
+  const kernels::PhaseSplitKernel& split = kernels::phase_split_selected();
+  tile_passes(xp1, L1, G, w1, g1, work, ep1,
+              [&](int64_t o, int64_t n, int64_t th, const float* src, int64_t count, int64_t pitch) {
+                split.run(kernels::PhaseSplitArgs{.src = src,
+                                                  .rows = count,
+                                                  .cols = g1.W,
+                                                  .src_pitch = pitch,
+                                                  .s = L2.s,
+                                                  .top = kM * th + L2.top,
+                                                  .col0 = n * L2.Ws + L2.lead,
+                                                  .dst = xp2 + o * L2.pitch,
+                                                  .plane = L2.Hq * L2.R,
+                                                  .R = L2.R});
+              });
+  tile_passes(xp2, L2, G, w2, g2, work, ep2, rows_into(y, y_image, g2));
 }
 
 }  // namespace kd::F::winograd

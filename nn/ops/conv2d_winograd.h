@@ -52,4 +52,22 @@ size_t scratch_floats(const kernels::ConvGeom& g, int64_t O, int64_t G);
 void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const kernels::ConvGeom& g, float* scratch,
              float* y, int64_t y_image, const Epilogue& ep = {});
 
+// Two of them back to back on the same G images (a residual block's two convolutions, g2's input
+// being the first one's output): the first one's output rows, through ep1, go straight into the
+// second one's padded copy (phase split while they are in cache) instead of through an output
+// tensor that the second one copies again (writing and re-reading y cost ~7% of a batch-64 teacher
+// pass, bench/RESULTS.md). y[O2, H, W] per image; the same bits as forward() twice.
+void forward_pair(const float* x, int64_t x_image, int64_t G, const Weights& w1, const kernels::ConvGeom& g1,
+                  const Epilogue& ep1, const Weights& w2, const kernels::ConvGeom& g2, const Epilogue& ep2,
+                  float* scratch, float* y, int64_t y_image);
+// Whether forward_pair beats forward() twice for calls of G images: where both padded copies fit
+// in a core's L2 (the second one is written while the first one is read). Measured on the teacher
+// at batch 64 (Zen 4, 1 MiB L2; bench/RESULTS.md): pairing its 28x28 blocks (two copies of 0.5 MiB
+// for 4 images) took 35.6 -> 34.9 ms; pairing the 14x14 and 7x7 ones too (copies of 1.2-1.6 MiB,
+// 2-3x the output tensor they replace) gave part of that back.
+bool pair_pays(const kernels::ConvGeom& g1, const kernels::ConvGeom& g2, int64_t G);
+// Per-thread scratch floats for forward_pair: both padded copies and the larger of the two
+// convolutions' transform buffers.
+size_t pair_scratch_floats(const kernels::ConvGeom& g1, int64_t O1, const kernels::ConvGeom& g2, int64_t O2, int64_t G);
+
 }  // namespace kd::F::winograd
