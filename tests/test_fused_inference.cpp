@@ -204,7 +204,8 @@ TEST_CASE("conv2d, one image, output channels split over the team, equals the di
 // A residual block's two convolutions as one op (F::conv2d_bn_pair_inference): at batch 1 on a
 // team of 2-3 the first one's result goes straight into the second one's padded copy
 // (shifted::forward_pair), and at batches of >= 4 images with both on Winograd (Winograd builds
-// only) into its Winograd copy (winograd::forward_pair); the same bits as the two ops one after
+// only) into its Winograd copy (winograd::forward_pair; the 64-channel case in calls of fewer
+// images than the single convolutions', winograd::pair_images_per_call); the same bits as the two ops one after
 // the other, with and without the block's residual, the first convolution at stride 1 and 2,
 // channels that split unevenly over 3 threads; inputs include NaN. Team 1 at batch 1 (the two ops
 // themselves) is included as a check of the test.
@@ -213,8 +214,9 @@ TEST_CASE("two convolutions with BN as one op equal the two ops, bit for bit") {
     int64_t C, H, O1, stride1, O2, N;
   };
   const int threads_before = num_threads();
-  for (Case t : {Case{16, 14, 16, 1, 16, 1}, Case{8, 15, 32, 2, 24, 1}, Case{7, 28, 21, 1, 13, 1},
-                 Case{16, 14, 16, 1, 16, 5}, Case{8, 28, 12, 1, 9, 9}, Case{8, 15, 32, 2, 24, 4}})
+  for (Case t :
+       {Case{16, 14, 16, 1, 16, 1}, Case{8, 15, 32, 2, 24, 1}, Case{7, 28, 21, 1, 13, 1}, Case{16, 14, 16, 1, 16, 5},
+        Case{8, 28, 12, 1, 9, 9}, Case{8, 15, 32, 2, 24, 4}, Case{64, 14, 64, 1, 64, 16}})
     for (int threads : {1, 2, 3})
       for (bool with_residual : {false, true}) {
         INFO("N " << t.N << " C " << t.C << " " << t.H << "x" << t.H << " O1 " << t.O1 << " stride " << t.stride1

@@ -221,9 +221,17 @@ TEST_CASE("winograd conv pair: the same bits as the two convolutions one after t
     CHECK(clamped > 0);
     CHECK(differ == 0);
   }
-  // Only where its padded copies fit in L2 (the teacher's 28x28 blocks, 4 images a call).
-  CHECK(F::winograd::pair_pays(ConvGeom{32, 28, 28, 3, 3, 1, 1}, ConvGeom{32, 28, 28, 3, 3, 1, 1}, 4));
-  CHECK_FALSE(F::winograd::pair_pays(ConvGeom{128, 7, 7, 3, 3, 1, 1}, ConvGeom{128, 7, 7, 3, 3, 1, 1}, 16));
+  // Calls whose two padded copies fit in L2: the teacher's 28x28 blocks keep 4 images a call; its
+  // 14x14 and 7x7 ones, 16 images a call alone, take 6 and 8; layers too large for one image, none.
+  const ConvGeom b28{32, 28, 28, 3, 3, 1, 1}, b14{64, 14, 14, 3, 3, 1, 1}, b7{128, 7, 7, 3, 3, 1, 1};
+  CHECK(F::winograd::images_per_call(b28, 16, 1) == 4);
+  CHECK(F::winograd::pair_images_per_call(b28, b28, 16, 1) == 4);
+  CHECK(F::winograd::images_per_call(b14, 16, 1) == 16);
+  CHECK(F::winograd::pair_images_per_call(b14, b14, 16, 1) == 6);
+  CHECK(F::winograd::images_per_call(b7, 16, 1) == 16);
+  CHECK(F::winograd::pair_images_per_call(b7, b7, 16, 1) == 8);
+  const ConvGeom huge{256, 56, 56, 3, 3, 1, 1};
+  CHECK(F::winograd::pair_images_per_call(huge, huge, 16, 1) == 0);
 }
 
 TEST_CASE("winograd conv: F::conv2d takes it for batches of 3x3 stride-1 layers, same results") {

@@ -499,7 +499,7 @@ Tensor winograd_pair(const Tensor& xc, const ConvShape& s1, const ConvBn& c1, fl
   const float* X = xc.f32();
   float* Y = y.f32();
   const int64_t in = s1.C * s1.H * s1.W, out = s2.O * s2.Ho * s2.Wo;
-  const int64_t G = winograd::images_per_call(s1.geom, s1.N, threads), calls = (s1.N + G - 1) / G;
+  const int64_t G = winograd::pair_images_per_call(s1.geom, s2.geom, s1.N, threads), calls = (s1.N + G - 1) / G;
   parallel_for(calls, calls > 1, [&](int64_t call) {
     const int64_t n0 = call * G, count = std::min(G, s1.N - n0);
     float* scratch = col_buffer(winograd::pair_scratch_floats(s1.geom, s1.O, s2.geom, s2.O, G));  // this thread's
@@ -530,7 +530,7 @@ Tensor conv2d_bn_pair_inference(const Tensor& x, const ConvBn& c1, float lo1, fl
   // A batch: both on Winograd, where conv_forward would take it for each.
   const bool batch_pair = fits && residual_fits && s1.winograd() && s2.winograd() &&
                           s1.N >= std::max<int64_t>(winograd::kMinImages, threads) &&
-                          winograd::pair_pays(s1.geom, s2.geom, winograd::images_per_call(s1.geom, s1.N, threads));
+                          winograd::pair_images_per_call(s1.geom, s2.geom, s1.N, threads) > 0;
   if (batch_pair) return winograd_pair(xc, s1, c1, lo1, hi1, s2, c2, residual, lo2, hi2, threads);
   if (!team_pair) {  // the two ops one after the other
     const Tensor y1 = conv_bn_inference(xc, c1.w, c1.b, c1.stride, c1.padding, c1.groups, c1.gamma, c1.beta, c1.mean,

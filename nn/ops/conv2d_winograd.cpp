@@ -149,9 +149,17 @@ void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const
   tile_passes(scratch, L, G, w, g, scratch + L.total, ep, rows_into(y, y_image, g));
 }
 
-bool pair_pays(const ConvGeom& g1, const ConvGeom& g2, int64_t G) {
+int64_t pair_images_per_call(const ConvGeom& g1, const ConvGeom& g2, int64_t N, int threads) {
   constexpr int64_t kMaxCopiesBytes = int64_t(5) << 18;  // 1.25 MiB
-  return int64_t(sizeof(float)) * (tile_layout(g1, G).total + tile_layout(g2, G).total) <= kMaxCopiesBytes;
+  auto fits = [&](int64_t G) {
+    return int64_t(sizeof(float)) * (tile_layout(g1, G).total + tile_layout(g2, G).total) <= kMaxCopiesBytes;
+  };
+  const int64_t G = images_per_call(g1, N, threads);
+  int64_t fit = G;
+  while (fit > 0 && !fits(fit)) --fit;
+  if (fit == G || fit == 0) return fit;
+  const int64_t calls = (N + fit - 1) / fit;
+  return (N + calls - 1) / calls;
 }
 
 size_t pair_scratch_floats(const ConvGeom& g1, int64_t O1, const ConvGeom& g2, int64_t O2, int64_t G) {

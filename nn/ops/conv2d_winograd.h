@@ -60,12 +60,14 @@ void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const
 void forward_pair(const float* x, int64_t x_image, int64_t G, const Weights& w1, const kernels::ConvGeom& g1,
                   const Epilogue& ep1, const Weights& w2, const kernels::ConvGeom& g2, const Epilogue& ep2,
                   float* scratch, float* y, int64_t y_image);
-// Whether forward_pair beats forward() twice for calls of G images: where both padded copies fit
-// in a core's L2 (the second one is written while the first one is read). Measured on the teacher
-// at batch 64 (Zen 4, 1 MiB L2; bench/RESULTS.md): pairing its 28x28 blocks (two copies of 0.5 MiB
-// for 4 images) took 35.6 -> 34.9 ms; pairing the 14x14 and 7x7 ones too (copies of 1.2-1.6 MiB,
-// 2-3x the output tensor they replace) gave part of that back.
-bool pair_pays(const kernels::ConvGeom& g1, const kernels::ConvGeom& g2, int64_t G);
+// Images per forward_pair call for a batch of N on `threads` threads, or 0 where forward() twice
+// is the better choice. The pair pays where both padded copies fit in a core's L2 (the second one
+// is written while the first one is read): images_per_call's G where they fit, else as few calls
+// as fit, their sizes balanced, else 0. Measured on the teacher at batch 64 (Zen 4, 1 MiB L2;
+// bench/RESULTS.md): pairing its 28x28 blocks (copies of 0.5 MiB for 4 images) took 35.6 -> 34.9
+// ms; its 14x14 and 7x7 blocks paired at G = 16 (copies of 1.2-1.6 MiB) gave part of that back,
+// at G = 6 and 8 (under 1.25 MiB for both) they gained another 1-2%.
+int64_t pair_images_per_call(const kernels::ConvGeom& g1, const kernels::ConvGeom& g2, int64_t N, int threads);
 // Per-thread scratch floats for forward_pair: both padded copies and the larger of the two
 // convolutions' transform buffers.
 size_t pair_scratch_floats(const kernels::ConvGeom& g1, int64_t O1, const kernels::ConvGeom& g2, int64_t O2, int64_t G);
