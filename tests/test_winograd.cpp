@@ -221,16 +221,18 @@ TEST_CASE("winograd conv pair: the same bits as the two convolutions one after t
     CHECK(clamped > 0);
     CHECK(differ == 0);
   }
-  // Calls whose two padded copies fit in L2: the teacher's 28x28 blocks keep 4 images a call; its
-  // 14x14 and 7x7 ones, 16 images a call alone, take 6 and 8; layers too large for one image, none.
+  // Calls whose padded copy (one convolution) or two (a pair) fit in L2: the teacher's 28x28 blocks
+  // keep 4 images a call; its 14x14 and 7x7 ones, 16 images a call by their columns alone, take 8
+  // alone, 6 and 8 paired; layers too large for one image, one image a call and no pair.
   const ConvGeom b28{32, 28, 28, 3, 3, 1, 1}, b14{64, 14, 14, 3, 3, 1, 1}, b7{128, 7, 7, 3, 3, 1, 1};
   CHECK(F::winograd::images_per_call(b28, 16, 1) == 4);
   CHECK(F::winograd::pair_images_per_call(b28, b28, 16, 1) == 4);
-  CHECK(F::winograd::images_per_call(b14, 16, 1) == 16);
+  CHECK(F::winograd::images_per_call(b14, 16, 1) == 8);
   CHECK(F::winograd::pair_images_per_call(b14, b14, 16, 1) == 6);
-  CHECK(F::winograd::images_per_call(b7, 16, 1) == 16);
+  CHECK(F::winograd::images_per_call(b7, 16, 1) == 8);
   CHECK(F::winograd::pair_images_per_call(b7, b7, 16, 1) == 8);
   const ConvGeom huge{256, 56, 56, 3, 3, 1, 1};
+  CHECK(F::winograd::images_per_call(huge, 16, 1) == 1);
   CHECK(F::winograd::pair_images_per_call(huge, huge, 16, 1) == 0);
 }
 

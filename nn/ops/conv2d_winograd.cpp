@@ -24,6 +24,9 @@ constexpr int64_t kChunk = 48;
 // Tile columns per call: the padded copy's size (it too should stay in the caches; 384 and 96
 // were slower for the teacher's layers, bench/RESULTS.md).
 constexpr int64_t kCallColumns = 192;
+// The most a call's padded copy may take, and a pair's two (pair_images_per_call): a core's L2 on
+// the Zen 4 this was measured on (1 MiB), and a little more for the pair (bench/RESULTS.md).
+constexpr int64_t kMaxCopyBytes = int64_t(1) << 20, kMaxPairCopiesBytes = int64_t(5) << 18;
 
 const kernels::WinogradKernel& transforms() {
   const kernels::WinogradKernel* selected = kernels::winograd_selected();
@@ -49,6 +52,19 @@ bool applies(const ConvGeom& g, int64_t O) {
          O >= 8 && g.H >= 4 && g.W >= 4;
 }
 
+namespace {
+// G, or, where a call of G images breaks `fits`, as few calls as fit (their sizes balanced); 0
+// where not even one image fits.
+template <class Fits>
+int64_t fitting_images(int64_t G, int64_t N, Fits&& fits) {
+  int64_t fit = G;
+  while (fit > 0 && !fits(fit)) --fit;
+  if (fit == G || fit == 0) return fit;
+  const int64_t calls = (N + fit - 1) / fit;
+  return (N + calls - 1) / calls;
+}
+}  // namespace
+
 int64_t images_per_call(const ConvGeom& g, int64_t N, int threads) {
   if (N < threads) return 1;
   // ~192 tile columns: 4 images of 28x28 (56 columns each), 10 of 14x14 (20), 32 of 7x7 (6);
@@ -56,7 +72,11 @@ int64_t images_per_call(const ConvGeom& g, int64_t N, int threads) {
   const int64_t per_image = std::max<int64_t>(1, tile_layout(g, 1).cols);
   const int64_t want = std::max<int64_t>(1, (kCallColumns + per_image - 1) / per_image);
   const int64_t per_thread = std::max<int64_t>(1, N / (int64_t(threads) * want));
-  return (N + threads * per_thread - 1) / (threads * per_thread);
+  const int64_t G = (N + threads * per_thread - 1) / (threads * per_thread);
+  // And a padded copy that stays in a core's L2 while the chunks read it.
+  return std::max<int64_t>(1, fitting_images(G, N, [&](int64_t n) {
+                             return int64_t(sizeof(float)) * tile_layout(g, n).total <= kMaxCopyBytes;
+                           }));
 }
 
 namespace {
@@ -150,16 +170,9 @@ void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const
 }
 
 int64_t pair_images_per_call(const ConvGeom& g1, const ConvGeom& g2, int64_t N, int threads) {
-  constexpr int64_t kMaxCopiesBytes = int64_t(5) << 18;  // 1.25 MiB
-  auto fits = [&](int64_t G) {
-    return int64_t(sizeof(float)) * (tile_layout(g1, G).total + tile_layout(g2, G).total) <= kMaxCopiesBytes;
-  };
-  const int64_t G = images_per_call(g1, N, threads);
-  int64_t fit = G;
-  while (fit > 0 && !fits(fit)) --fit;
-  if (fit == G || fit == 0) return fit;
-  const int64_t calls = (N + fit - 1) / fit;
-  return (N + calls - 1) / calls;
+  return fitting_images(images_per_call(g1, N, threads), N, [&](int64_t n) {
+    return int64_t(sizeof(float)) * (tile_layout(g1, n).total + tile_layout(g2, n).total) <= kMaxPairCopiesBytes;
+  });
 }
 
 size_t pair_scratch_floats(const ConvGeom& g1, int64_t O1, const ConvGeom& g2, int64_t O2, int64_t G) {
