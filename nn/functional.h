@@ -53,6 +53,8 @@ struct ConvBn {
   const Tensor &gamma, &beta, &mean, &var;
   float eps;
 };
+// conv2d_bn_act_inference of c, or, with the residual defined, conv2d_bn_add_act_inference.
+Tensor conv2d_bn_act_inference(const Tensor& x, const ConvBn& c, const Tensor& residual, float lo, float hi);
 // Two of them back to back, the first one's output read by the second only (a residual block's
 // two convolutions): conv2d_bn_act_inference(c1, lo1, hi1), then conv2d_bn_act_inference(c2, lo2,
 // hi2) or, with a residual, conv2d_bn_add_act_inference. The same bits; for a single image on

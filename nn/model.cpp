@@ -192,12 +192,8 @@ Var Model::forward_graph(const Var& x, bool training, Rng* dropout_rng, std::map
                                         conv_bn(graph.nodes[idx + c->length], *c2->bn),
                                         c2->residual ? v.at(*c2->residual).value() : Tensor(), c2->lo, c2->hi);
       } else {
-        const F::ConvBn f = conv_bn(n, *c->bn);
-        y = c->residual ? F::conv2d_bn_add_act_inference(v.at(n.inputs[0]).value(), f.w, f.b, f.stride, f.padding,
-                                                         f.groups, f.gamma, f.beta, f.mean, f.var, f.eps,
-                                                         v.at(*c->residual).value(), c->lo, c->hi)
-                        : F::conv2d_bn_act_inference(v.at(n.inputs[0]).value(), f.w, f.b, f.stride, f.padding, f.groups,
-                                                     f.gamma, f.beta, f.mean, f.var, f.eps, c->lo, c->hi);
+        y = F::conv2d_bn_act_inference(v.at(n.inputs[0]).value(), conv_bn(n, *c->bn),
+                                       c->residual ? v.at(*c->residual).value() : Tensor(), c->lo, c->hi);
       }
       Var out = hooked(last.name, Var(y));
       if (taps && taps->count(last.name)) (*taps)[last.name] = out;

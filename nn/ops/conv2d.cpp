@@ -104,6 +104,11 @@ struct PackedWeights {
   Tensor buffer;  // empty for views in place
   std::vector<kernels::TapGemmWeights> views;
 };
+// The Winograd filter transforms of the weights at Wt, from this thread's weight cache if any.
+std::shared_ptr<const winograd::Weights> winograd_weights(const float* Wt, const ConvShape& s) {
+  return cached_weights<winograd::Weights>(Wt, s.weight_shape(), kWinogradForward,
+                                           [&] { return winograd::forward_weights(Wt, s.O, s.C); });
+}
 
 // A 1x1 stride-1 convolution without gradient, on the tap kernel with one tap: Y_n = W x X_n, X_n's
 // C planes of P floats read in place, the epilogue applied as the tiles are stored (as an fma:
@@ -181,8 +186,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
   } else if (winograd && s.winograd() && s.N >= std::max<int64_t>(winograd::kMinImages, threads)) {
     // Enough images to pay for the filter transforms, at least one per thread (smaller batches
     // share each image's tap tiles below).
-    const std::shared_ptr<const winograd::Weights> wp = cached_weights<winograd::Weights>(
-        Wt, s.weight_shape(), kWinogradForward, [&] { return winograd::forward_weights(Wt, s.O, s.C); });
+    const std::shared_ptr<const winograd::Weights> wp = winograd_weights(Wt, s);
     const winograd::Weights& w = *wp;
     const int64_t G = winograd::images_per_call(s.geom, s.N, threads), calls = (s.N + G - 1) / G;
     parallel_for(calls, calls > 1, [&](int64_t call) {
@@ -486,15 +490,9 @@ Tensor conv_bn_inference(const Tensor& x, const Tensor& w, const Tensor& b, int 
 namespace {
 // A batch of images with both convolutions on Winograd (3x3, stride 1, padding 1): per call of G
 // images, the first one's output goes into the second one's padded copy (winograd::forward_pair).
-Tensor winograd_pair(const Tensor& xc, const ConvShape& s1, const ConvBn& c1, float lo1, float hi1, const ConvShape& s2,
-                     const ConvBn& c2, const Tensor& residual, float lo2, float hi2, int threads) {
-  const FusedEnd end1(s1.O, c1.b, c1.gamma, c1.beta, c1.mean, c1.var, c1.eps, Tensor(), lo1, hi1),
-      end2(s2.O, c2.b, c2.gamma, c2.beta, c2.mean, c2.var, c2.eps, residual, lo2, hi2);
-  const float *W1 = c1.w.f32(), *W2 = c2.w.f32();
-  const std::shared_ptr<const winograd::Weights> u1 = cached_weights<winograd::Weights>(
-      W1, s1.weight_shape(), kWinogradForward, [&] { return winograd::forward_weights(W1, s1.O, s1.C); });
-  const std::shared_ptr<const winograd::Weights> u2 = cached_weights<winograd::Weights>(
-      W2, s2.weight_shape(), kWinogradForward, [&] { return winograd::forward_weights(W2, s2.O, s2.C); });
+Tensor winograd_pair(const Tensor& xc, const ConvShape& s1, const FusedEnd& end1, const float* W1, const ConvShape& s2,
+                     const FusedEnd& end2, const float* W2, int threads) {
+  const std::shared_ptr<const winograd::Weights> u1 = winograd_weights(W1, s1), u2 = winograd_weights(W2, s2);
   Tensor y = Tensor::empty({s2.N, s2.O, s2.Ho, s2.Wo});
   const float* X = xc.f32();
   float* Y = y.f32();
@@ -531,15 +529,11 @@ Tensor conv2d_bn_pair_inference(const Tensor& x, const ConvBn& c1, float lo1, fl
   const bool batch_pair = fits && residual_fits && s1.winograd() && s2.winograd() &&
                           s1.N >= std::max<int64_t>(winograd::kMinImages, threads) &&
                           winograd::pair_images_per_call(s1.geom, s2.geom, s1.N, threads) > 0;
-  if (batch_pair) return winograd_pair(xc, s1, c1, lo1, hi1, s2, c2, residual, lo2, hi2, threads);
-  if (!team_pair) {  // the two ops one after the other
-    const Tensor y1 = conv_bn_inference(xc, c1.w, c1.b, c1.stride, c1.padding, c1.groups, c1.gamma, c1.beta, c1.mean,
-                                        c1.var, c1.eps, Tensor(), lo1, hi1);
-    return conv_bn_inference(y1, c2.w, c2.b, c2.stride, c2.padding, c2.groups, c2.gamma, c2.beta, c2.mean, c2.var,
-                             c2.eps, residual, lo2, hi2);
-  }
+  if (!batch_pair && !team_pair)  // the two ops one after the other
+    return conv2d_bn_act_inference(conv2d_bn_act_inference(xc, c1, Tensor(), lo1, hi1), c2, residual, lo2, hi2);
   const FusedEnd end1(s1.O, c1.b, c1.gamma, c1.beta, c1.mean, c1.var, c1.eps, Tensor(), lo1, hi1),
       end2(s2.O, c2.b, c2.gamma, c2.beta, c2.mean, c2.var, c2.eps, residual, lo2, hi2);
+  if (batch_pair) return winograd_pair(xc, s1, end1, c1.w.f32(), s2, end2, c2.w.f32(), threads);
   Tensor unused;
   const std::vector<kernels::TapGemmWeights> w1 = group_weights(c1.w.f32(), s1, false, false, unused),
                                              w2 = group_weights(c2.w.f32(), s2, false, false, unused);
@@ -553,6 +547,11 @@ Tensor conv2d_bn_act_inference(const Tensor& x, const Tensor& w, const Tensor& b
                                const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var,
                                float eps, float lo, float hi) {
   return conv_bn_inference(x, w, b, stride, padding, groups, gamma, beta, mean, var, eps, Tensor(), lo, hi);
+}
+
+Tensor conv2d_bn_act_inference(const Tensor& x, const ConvBn& c, const Tensor& residual, float lo, float hi) {
+  return conv_bn_inference(x, c.w, c.b, c.stride, c.padding, c.groups, c.gamma, c.beta, c.mean, c.var, c.eps, residual,
+                           lo, hi);
 }
 
 Tensor conv2d_bn_add_act_inference(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding,
