@@ -78,6 +78,39 @@ TEST_CASE("winograd transforms: every variant equals the scalar reference bit fo
     }
 }
 
+// The planar output (winograd_output_planar, the pairs' layout): the interleaved output's values,
+// element (a, b) of tile k at row a * 4 + b, column k, in every variant (bit for bit), writing
+// nothing past round_up(n, 16) in a row.
+TEST_CASE("winograd planar output: the interleaved output's values by element, every variant") {
+  const std::vector<kernels::WinogradKernel> ks = kernels::winograd_kernels();
+  constexpr int64_t kS = 130;
+  Tensor m = test::randn({36 * kS}, 14);
+  m.f32()[9] = NAN;
+  const kernels::ChannelEpilogue ep{0.7f, -0.2f, -1.f, 1.5f};
+  for (int64_t n : {1, 5, 15, 16, 17, 48, 100})
+    for (const kernels::WinogradKernel& k : ks) {
+      INFO(std::string(k.name) << " n=" << n);
+      std::vector<float> rows(size_t(4 * 4 * kS), NAN), planar(size_t(16 * kS), NAN);
+      ks[0].output(m.f32(), kS, n, ep, rows.data(), 4 * kS);
+      k.output_planar(m.f32(), kS, n, ep, planar.data(), kS);
+      int64_t differ = 0, nans = 0;
+      for (int64_t a = 0; a < 4; ++a)
+        for (int64_t b = 0; b < 4; ++b)
+          for (int64_t t = 0; t < kS; ++t) {
+            const float got = planar[size_t((a * 4 + b) * kS + t)];
+            if (t >= (n + 15) / 16 * 16) {
+              REQUIRE(std::isnan(got));  // nothing written there
+            } else if (t < n) {
+              const float want = rows[size_t(a * 4 * kS + 4 * t + b)];
+              differ += std::memcmp(&got, &want, sizeof(float)) != 0;
+              nans += std::isnan(want);
+            }
+          }
+      CHECK(differ == 0);
+      CHECK(nans == (n > 9 ? 1 : 0));  // m's NaN (element (0, 0) of tile 9) reaches its output (0, 0) only
+    }
+}
+
 TEST_CASE("winograd input transform: dropped tiles, every variant as the reference") {
   const std::vector<kernels::WinogradKernel> ks = kernels::winograd_kernels();
   int64_t shift[36];

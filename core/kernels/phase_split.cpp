@@ -15,11 +15,26 @@ void phase_split_scalar(const PhaseSplitArgs& a) {
   }
 }
 
+void tile_rows_to_phases_scalar(const TileRowArgs& a) {
+  const int64_t src_image = a.src_image ? a.src_image : a.tiles;
+  for (int64_t r = 0; r < a.rows; ++r)
+    for (int64_t b = 0; b < 4; ++b) {
+      const int64_t off = (b + 1) / 4;
+      const float* src = a.src + (r * 4 + b) * a.src_pitch;
+      float* dst = a.dst + ((r + 1) % 4 * 4 + (b + 1) % 4) * a.plane + (r + 1) / 4 * a.R;
+      for (int64_t i = 0; i < a.images; ++i)
+        for (int64_t q = 0; q <= a.tiles; ++q) {
+          const int64_t t = q - off;
+          dst[i * (a.tiles + 1) + q] = t >= 0 && t < a.tiles && 4 * t + b < a.cols ? src[i * src_image + t] : 0.f;
+        }
+    }
+}
+
 namespace {
-const PhaseSplitKernel kRef{"ref", phase_split_scalar};
+const PhaseSplitKernel kRef{"ref", phase_split_scalar, tile_rows_to_phases_scalar};
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
 bool has_avx512vl() { return __builtin_cpu_supports("avx512vl"); }
-const PhaseSplitKernel kAvx512{"avx512", avx512::phase_split};
+const PhaseSplitKernel kAvx512{"avx512", avx512::phase_split, avx512::tile_rows_to_phases};
 #endif
 }  // namespace
 

@@ -102,4 +102,35 @@ void phase_split(const PhaseSplitArgs& a) {
     split_rows<2>(a);
 }
 
+// Each (a, b) run as 16-lane windows: a window's lanes that take a tile's output are filled from
+// the source in order (vexpandps), the others zeroed. Which lanes those are repeats with the
+// period p = tiles + 1 (one image); the patterns for 64 columns, built once per call by
+// multiplication, shifted to each window's phase. Rows of periods above 48 (images over 188
+// columns wide) and sources with each image's garbage tile kept take the scalar reference.
+void tile_rows_to_phases(const TileRowArgs& a) {
+  const int64_t p = a.tiles + 1, len = a.images * p;
+  if (p > 48 || (a.src_image && a.src_image != a.tiles)) return tile_rows_to_phases_scalar(a);
+  uint64_t every = 0;  // bit k p for each image start within 64 columns
+  for (int64_t k = 0; k < 64; k += p) every |= uint64_t(1) << k;
+  for (int64_t b = 0; b < 4; ++b) {
+    const int64_t off = (b + 1) / 4, valid = std::min<int64_t>(a.tiles, std::max<int64_t>(0, (a.cols - b + 3) / 4));
+    // Within an image's p columns: the tiles at q = off .. off + tiles - 1 are read from the
+    // source (taken), the first `valid` of them kept, the rest (past the right edge) zeroed.
+    const uint64_t taken = ((uint64_t(1) << a.tiles) - 1) << off, kept = ((uint64_t(1) << valid) - 1) << off;
+    const uint64_t taken64 = taken * every, kept64 = kept * every;  // no carries: the patterns are < 2^p
+    for (int64_t r = 0; r < a.rows; ++r) {
+      const float* src = a.src + (r * 4 + b) * a.src_pitch;
+      float* dst = a.dst + ((r + 1) % 4 * 4 + (b + 1) % 4) * a.plane + (r + 1) / 4 * a.R;
+      int64_t phase = 0;  // the window's first column mod p
+      for (int64_t j = 0; j < len; j += 16) {
+        const __mmask16 take = __mmask16(taken64 >> phase), keep = __mmask16(kept64 >> phase);
+        const __m512 v = _mm512_maskz_expand_ps(take, _mm512_loadu_ps(src));
+        _mm512_mask_storeu_ps(dst + j, first(len - j), _mm512_maskz_mov_ps(keep, v));
+        src += __builtin_popcount(take);
+        phase = (phase + 16) % p;
+      }
+    }
+  }
+}
+
 }  // namespace kd::kernels::avx512

@@ -48,14 +48,28 @@ void winograd_output_scalar(const float* m, int64_t m_stride, int64_t n, const C
                                       });
 }
 
+void winograd_output_planar_scalar(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y,
+                                   int64_t y_stride) {
+  for (int64_t k = 0; k < n; ++k)
+    winograd_math::output_tile<float>([&](int i, int j) { return m[(i * 6 + j) * m_stride + k]; },
+                                      [&](int a, const float* t) {
+                                        for (int b = 0; b < 4; ++b) y[(a * 4 + b) * y_stride + k] = ep(t[b]);
+                                      });
+}
+
 namespace {
-const WinogradKernel kRef{"ref", winograd_filter_scalar, winograd_input_scalar, winograd_output_scalar, false};
+const WinogradKernel kRef{
+    "ref", winograd_filter_scalar, winograd_input_scalar, winograd_output_scalar, winograd_output_planar_scalar, false};
 #if !defined(KD_SCALAR_ONLY) && defined(__x86_64__)
-const WinogradKernel kAvx2{"avx2", avx2::winograd_filter, avx2::winograd_input, avx2::winograd_output, false};
-const WinogradKernel kAvx512{"avx512", avx512::winograd_filter, avx512::winograd_input, avx512::winograd_output, true};
+const WinogradKernel kAvx2{
+    "avx2", avx2::winograd_filter, avx2::winograd_input, avx2::winograd_output, avx2::winograd_output_planar, false};
+const WinogradKernel kAvx512{
+    "avx512", avx512::winograd_filter, avx512::winograd_input, avx512::winograd_output, avx512::winograd_output_planar,
+    true};
 #endif
 #if !defined(KD_SCALAR_ONLY) && defined(__aarch64__)
-const WinogradKernel kNeon{"neon", neon::winograd_filter, neon::winograd_input, neon::winograd_output, false};
+const WinogradKernel kNeon{
+    "neon", neon::winograd_filter, neon::winograd_input, neon::winograd_output, neon::winograd_output_planar, false};
 #endif
 
 const WinogradKernel* kernel_for(Isa isa) {

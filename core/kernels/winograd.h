@@ -62,11 +62,21 @@ int64_t winograd_input_scalar(const float* x, const int64_t* shift, int64_t n, c
 void winograd_output_scalar(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y,
                             int64_t y_stride);
 
+// The same tiles written by element instead of in interleaved rows:
+// y[(a * 4 + b) * y_stride + k] = ep(Y_k(a, b)), 16 rows of n. Element (a, b) of consecutive tiles
+// is a run of one phase plane of the next 3x3 convolution's padded copy (core/kernels/phase_split.h,
+// tile_rows_to_phases), so a block's first convolution feeds its second without interleaving and
+// splitting again. Room as for winograd_output: m rows read up to 15 floats past n, each y row
+// written up to round_up(n, 16) floats.
+void winograd_output_planar_scalar(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y,
+                                   int64_t y_stride);
+
 struct WinogradKernel {
   const char* name;
   void (*filter)(const float*, int64_t, int64_t, int64_t, float*, int64_t);
   int64_t (*input)(const float*, const int64_t*, int64_t, const uint8_t*, float*, int64_t);
   void (*output)(const float*, int64_t, int64_t, const ChannelEpilogue&, float*, int64_t);
+  void (*output_planar)(const float*, int64_t, int64_t, const ChannelEpilogue&, float*, int64_t);
   // Whether dropping tiles is fast (AVX-512: compress the lanes kept, one instruction per
   // vector). The others drop them lane by lane, slower than computing the garbage tiles: their
   // callers keep every tile.
@@ -81,13 +91,15 @@ const WinogradKernel& winograd_reference();
 // Every variant this CPU runs, the scalar reference first (for the tests).
 std::vector<WinogradKernel> winograd_kernels();
 
-#define KD_DECLARE_WINOGRAD(ns)                                                                          \
-  namespace ns {                                                                                         \
-  void winograd_filter(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride);    \
-  int64_t winograd_input(const float* x, const int64_t* shift, int64_t n, const uint8_t* keep, float* v, \
-                         int64_t v_stride);                                                              \
-  void winograd_output(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y, \
-                       int64_t y_stride);                                                                \
+#define KD_DECLARE_WINOGRAD(ns)                                                                                 \
+  namespace ns {                                                                                                \
+  void winograd_filter(const float* w, int64_t O, int64_t C, int64_t mr, float* u, int64_t u_stride);           \
+  int64_t winograd_input(const float* x, const int64_t* shift, int64_t n, const uint8_t* keep, float* v,        \
+                         int64_t v_stride);                                                                     \
+  void winograd_output(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y,        \
+                       int64_t y_stride);                                                                       \
+  void winograd_output_planar(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y, \
+                              int64_t y_stride);                                                                \
   }
 KD_DECLARE_WINOGRAD(avx2)
 KD_DECLARE_WINOGRAD(avx512)

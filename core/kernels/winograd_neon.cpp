@@ -14,4 +14,8 @@ void winograd_output(const float* m, int64_t m_stride, int64_t n, const ChannelE
                      int64_t y_stride) {
   simd::winograd_output<A>(m, m_stride, n, ep, y, y_stride);
 }
+void winograd_output_planar(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y,
+                            int64_t y_stride) {
+  simd::winograd_output<A, true>(m, m_stride, n, ep, y, y_stride);
+}
 }  // namespace kd::kernels::neon

@@ -135,7 +135,8 @@ inline void store_interleaved4(const xsimd::batch<float, A>* y, float* dst) {
     for (int b = 0; b < 4; ++b) dst[4 * l + b] = v[b][l];
 }
 
-template <class A>
+// Planar: winograd_output_planar's layout (y[(a * 4 + b) * y_stride + k]), else interleaved rows.
+template <class A, bool Planar = false>
 void winograd_output(const float* m, int64_t m_stride, int64_t n, const ChannelEpilogue& ep, float* y,
                      int64_t y_stride) {
   using B = xsimd::batch<float, A>;
@@ -158,9 +159,18 @@ void winograd_output(const float* m, int64_t m_stride, int64_t n, const ChannelE
                                     // epilogue (NaN passes).
                                     for (int b = 0; b < 4; ++b)
                                       t[b] = xsimd::min(hi, xsimd::max(lo, fused_madd(t[b], scale, bias)));
-                                    store_interleaved4<A>(t, y + a * y_stride + 4 * k);
+                                    if constexpr (Planar) {
+                                      for (int b = 0; b < 4; ++b) t[b].store_unaligned(y + (a * 4 + b) * y_stride + k);
+                                    } else {
+                                      store_interleaved4<A>(t, y + a * y_stride + 4 * k);
+                                    }
                                   });
-  if (k < n) winograd_output_scalar(m + k, m_stride, n - k, ep, y + 4 * k, y_stride);
+  if (k < n) {
+    if constexpr (Planar)
+      winograd_output_planar_scalar(m + k, m_stride, n - k, ep, y + k, y_stride);
+    else
+      winograd_output_scalar(m + k, m_stride, n - k, ep, y + 4 * k, y_stride);
+  }
 }
 
 }  // namespace kd::kernels::simd

@@ -102,16 +102,25 @@ Chunking chunking(const padded::Layout& L) {
 size_t scratch_floats(const ConvGeom& g, int64_t O, int64_t G) {
   const padded::Layout L = tile_layout(g, G);
   const Chunking ch = chunking(L);
-  return size_t(L.total + kXi * g.C * ch.v_pitch + kernels::kTapGemmSlack + kXi * O * ch.cap + kM * ch.row_pitch +
+  return size_t(L.total + kXi * g.C * ch.v_pitch + kernels::kTapGemmSlack + kXi * O * ch.cap + kM * ch.row_pitch + 16 +
                 ch.per_chunk * ch.period);
 }
 
 namespace {
+// A run of images' outputs of one output channel and tile row, as the output transform left them:
+// images [n0, n1) of tile row th, output rows 4 th .. 4 th + rows - 1; image n's part at src +
+// (n - n0) * image. Interleaved (winograd_output): output row a at + a * pitch, g.W floats.
+// Planar (winograd_output_planar): element (a, b) of the image's tiles at + (a * 4 + b) * pitch.
+struct TileRun {
+  int64_t o, th, n0, n1;
+  const float* src;
+  int64_t rows, pitch, image;
+};
+
 // Passes 2-4 (conv2d_winograd.h) over a built padded copy xp of G images (layout L), with `work`
-// as the rest of the scratch (scratch_floats - L.total floats). For each output channel o, in
-// chunk order, emit(o, n, th, src, count, pitch) receives image n's output rows 4 th .. 4 th +
-// count - 1 of that channel, each of g.W floats, `pitch` floats apart at src.
-template <class Emit>
+// as the rest of the scratch (scratch_floats - L.total floats); each output channel's tile rows
+// go to emit(TileRun) in chunk order.
+template <bool Planar, class Emit>
 void tile_passes(const float* xp, const padded::Layout& L, int64_t G, const Weights& w, const ConvGeom& g, float* work,
                  const Epilogue& ep, Emit&& emit) {
   const kernels::WinogradKernel& k = transforms();
@@ -122,13 +131,16 @@ void tile_passes(const float* xp, const padded::Layout& L, int64_t G, const Weig
   // xi-major planes would be, were 36 streams that defeated the prefetchers).
   float* V = work;                                               // [C][36][v_pitch], then the GEMM's slack
   float* M = V + kXi * C * ch.v_pitch + kernels::kTapGemmSlack;  // [O][36][cap]
-  float* rows = M + kXi * O * ch.cap;  // [4][row_pitch]: one channel's output rows (and M's read slack)
-  uint8_t* keep = reinterpret_cast<uint8_t*>(rows + kM * ch.row_pitch);  // per tile column of a chunk
+  // One channel's outputs: [4][row_pitch] interleaved or [16][row_pitch / 4] planar (and M's read
+  // slack, and the planar rows' 16 floats of read slack for tile_rows_to_phases).
+  float* rows = M + kXi * O * ch.cap;
+  uint8_t* keep = reinterpret_cast<uint8_t*>(rows + kM * ch.row_pitch + 16);  // per tile column of a chunk
   for (int64_t t = 0; t < ch.per_chunk * ch.period; ++t) keep[t] = t % ch.period < ch.kept;
   int64_t shift[kXi];
   for (int i = 0; i < kP; ++i)
     for (int j = 0; j < kP; ++j) shift[i * kP + j] = L.shift(i, j);
   const int64_t zero = 0, span = ch.per_chunk * ch.period;  // tile columns per chunk
+  const int64_t planar_pitch = ch.row_pitch / kM;
   for (int64_t t0 = 0; t0 < L.cols; t0 += span) {
     const int64_t np = std::min(span, L.cols - t0);  // a whole number of image tile rows
     int64_t nb = 0;                                  // the chunk's kept tiles
@@ -139,25 +151,39 @@ void tile_passes(const float* xp, const padded::Layout& L, int64_t G, const Weig
       kernels::tap_gemm(w.u[size_t(e)], a, 0, kernels::tap_gemm_tiles(w.u[size_t(e)], nb));
     }
     for (int64_t o = 0; o < O; ++o) {
-      k.output(M + o * kXi * ch.cap, ch.cap, nb, ep.channel(o), rows, ch.row_pitch);
+      if constexpr (Planar)
+        k.output_planar(M + o * kXi * ch.cap, ch.cap, nb, ep.channel(o), rows, planar_pitch);
+      else
+        k.output(M + o * kXi * ch.cap, ch.cap, nb, ep.channel(o), rows, ch.row_pitch);
       // Image n's tile row th starts at tile column th*R + n*period: in this chunk, at kept tile
-      // (column - t0) / period * kept, whose 4x4 outputs are at 4 * that of the rows.
-      for (int64_t th = t0 / L.R; th * L.R < t0 + np; ++th)
-        for (int64_t n = 0; n < G; ++n) {
-          const int64_t t = L.out_col(n, th);
-          if (t < t0 || t >= t0 + np) continue;
-          emit(o, n, th, rows + kM * ((t - t0) / ch.period * ch.kept), std::min<int64_t>(kM, H - kM * th),
-               ch.row_pitch);
-        }
+      // (column - t0) / period * kept. The images of a tile row in the chunk are consecutive.
+      for (int64_t th = t0 / L.R; th * L.R < t0 + np; ++th) {
+        int64_t n0 = 0, n1 = G;
+        while (n0 < G && L.out_col(n0, th) < t0) ++n0;
+        while (n1 > n0 && L.out_col(n1 - 1, th) >= t0 + np) --n1;
+        if (n0 == n1) continue;
+        const int64_t k0 = (L.out_col(n0, th) - t0) / ch.period * ch.kept;
+        emit(TileRun{.o = o,
+                     .th = th,
+                     .n0 = n0,
+                     .n1 = n1,
+                     .src = rows + (Planar ? k0 : kM * k0),
+                     .rows = std::min<int64_t>(kM, H - kM * th),
+                     .pitch = Planar ? planar_pitch : ch.row_pitch,
+                     .image = Planar ? ch.kept : kM * ch.kept});
+      }
     }
   }
 }
 
 // The emit of a call whose result goes to y (image n's channel o at y + n * y_image + o * H * W).
 auto rows_into(float* y, int64_t y_image, const ConvGeom& g) {
-  return [=](int64_t o, int64_t n, int64_t th, const float* src, int64_t count, int64_t pitch) {
-    float* dst = y + n * y_image + (o * g.H + kM * th) * g.W;
-    for (int64_t a = 0; a < count; ++a) std::memcpy(dst + a * g.W, src + a * pitch, sizeof(float) * size_t(g.W));
+  return [=](const TileRun& r) {
+    for (int64_t n = r.n0; n < r.n1; ++n) {
+      const float* src = r.src + (n - r.n0) * r.image;
+      float* dst = y + n * y_image + (r.o * g.H + kM * r.th) * g.W;
+      for (int64_t a = 0; a < r.rows; ++a) std::memcpy(dst + a * g.W, src + a * r.pitch, sizeof(float) * size_t(g.W));
+    }
   };
 }
 }  // namespace
@@ -166,7 +192,7 @@ void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const
              int64_t y_image, const Epilogue& ep) {
   const padded::Layout L = tile_layout(g, G);
   padded::build(x, x_image, g.C, L, scratch);
-  tile_passes(scratch, L, G, w, g, scratch + L.total, ep, rows_into(y, y_image, g));
+  tile_passes<false>(scratch, L, G, w, g, scratch + L.total, ep, rows_into(y, y_image, g));
 }
 
 int64_t pair_images_per_call(const ConvGeom& g1, const ConvGeom& g2, int64_t N, int threads) {
@@ -191,25 +217,26 @@ void forward_pair(const float* x, int64_t x_image, int64_t G, const Weights& w1,
   float* xp2 = xp1 + L1.total;
   float* work = xp2 + L2.total;
   padded::build(x, x_image, g1.C, L1, xp1);
-  // The first convolution's rows phase-split into the second one's padded copy, as padded::build
-  // would split them from its output: the zeros first (padding, garbage columns, the tail), then
-  // every pixel at its place. The rows are still in L1 here; built from y they came from memory.
+  // The first convolution's outputs by element (winograd_output_planar), each element's run into
+  // its phase plane of the second one's padded copy (tile_rows_to_phases): what padded::build
+  // would make of its output, without the output, and without interleaving the tiles' columns
+  // only to split them again. The zeros first (padding rows, the tail); the runs write their
+  // padding columns themselves.
   std::fill(xp2, xp2 + L2.total, 0.f);
   const kernels::PhaseSplitKernel& split = kernels::phase_split_selected();
-  tile_passes(xp1, L1, G, w1, g1, work, ep1,
-              [&](int64_t o, int64_t n, int64_t th, const float* src, int64_t count, int64_t pitch) {
-                split.run(kernels::PhaseSplitArgs{.src = src,
-                                                  .rows = count,
-                                                  .cols = g1.W,
-                                                  .src_pitch = pitch,
-                                                  .s = L2.s,
-                                                  .top = kM * th + L2.top,
-                                                  .col0 = n * L2.Ws + L2.lead,
-                                                  .dst = xp2 + o * L2.pitch,
-                                                  .plane = L2.Hq * L2.R,
-                                                  .R = L2.R});
-              });
-  tile_passes(xp2, L2, G, w2, g2, work, ep2, rows_into(y, y_image, g2));
+  tile_passes<true>(xp1, L1, G, w1, g1, work, ep1, [&](const TileRun& r) {
+    split.tile_rows(kernels::TileRowArgs{.src = r.src,
+                                         .src_pitch = r.pitch,
+                                         .src_image = r.image,
+                                         .rows = r.rows,
+                                         .images = r.n1 - r.n0,
+                                         .tiles = L1.Wo,
+                                         .cols = g1.W,
+                                         .dst = xp2 + r.o * L2.pitch + r.th * L2.R + r.n0 * (L2.Ws / kM),
+                                         .plane = L2.Hq * L2.R,
+                                         .R = L2.R});
+  });
+  tile_passes<false>(xp2, L2, G, w2, g2, work, ep2, rows_into(y, y_image, g2));
 }
 
 }  // namespace kd::F::winograd
