@@ -124,6 +124,17 @@ kernels::TapGemmWeights backward_input_weights(const float* w, int64_t O, const 
       .w = w + (kk - 1), .rows = 1, .sb = kk, .so = 0, .sc = g.C * kk, .st = -1, .O = g.C, .C = O, .taps = int(kk)};
 }
 
+namespace {
+// A team's share of a tap GEMM between two barriers: every share of the padded copy is built
+// before it starts, every share of the result is there when it returns.
+void team_tap_gemm(const kernels::TapGemmWeights& w, const kernels::TapGemmArgs& a, int t, int nt,
+                   SpinBarrier& barrier) {
+  barrier.wait();
+  kernels::tap_gemm_share(w, a, t, nt);
+  barrier.wait();
+}
+}  // namespace
+
 void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmWeights& w, const ConvGeom& g,
              float* scratch, float* y, int64_t y_image, const Epilogue& ep, bool split_tiles, const Residual& res) {
   const Layout L = forward_layout(g, G);
@@ -143,9 +154,7 @@ void forward(const float* x, int64_t x_image, int64_t G, const kernels::TapGemmW
   const kernels::TapGemmArgs a{xp, L.pitch, shift.v, L.cols, yp, L.cols, {}};
   run_team(num_threads(), [&](int t, int nt, SpinBarrier& barrier) {
     build(x, x_image, g.C, L, xp, g.C * t / nt, g.C * (t + 1) / nt);
-    barrier.wait();
-    kernels::tap_gemm_share(w, a, t, nt);
-    barrier.wait();
+    team_tap_gemm(w, a, t, nt, barrier);
     crop(yp, L, w.O * t / nt, w.O * (t + 1) / nt, y, y_image, ep, res);
   });
 }
@@ -170,9 +179,7 @@ void forward_pair(const float* x, const kernels::TapGemmWeights& w1, const ConvG
   const kernels::TapGemmArgs a2{xp2, L2.pitch, shift2.v, L2.cols, yp2, L2.cols, {}};
   run_team(num_threads(), [&](int t, int nt, SpinBarrier& barrier) {
     build(x, 0, g1.C, L1, xp1, g1.C * t / nt, g1.C * (t + 1) / nt);
-    barrier.wait();
-    kernels::tap_gemm_share(w1, a1, t, nt);
-    barrier.wait();
+    team_tap_gemm(w1, a1, t, nt, barrier);
     // conv1's output channels [c0, c1) through ep1, each over its whole result row (garbage
     // columns included: an element-wise op, the same values where they are kept), then built into
     // conv2's padded copy from where they lie (image 0's output row h at h * R).
@@ -180,9 +187,7 @@ void forward_pair(const float* x, const kernels::TapGemmWeights& w1, const ConvG
     if (ep1.active())
       for (int64_t c = c0; c < c1; ++c) ep1.apply(yp1 + c * L1.cols, L1.cols, c);
     build(yp1, 0, g2.C, L2, xp2, c0, c1, L1.cols, L1.R);
-    barrier.wait();
-    kernels::tap_gemm_share(w2, a2, t, nt);
-    barrier.wait();
+    team_tap_gemm(w2, a2, t, nt, barrier);
     crop(yp2, L2, w2.O * t / nt, w2.O * (t + 1) / nt, y, w2.O * L2.Ho * L2.Wo, ep2, res2);
   });
 }
