@@ -119,6 +119,12 @@ std::vector<KernelVariant> kernel_variants() {
        std::string(phase_split_selected().name) == "ref" ? "strided scalar loops (core/kernels/phase_split.h)"
                                                          : "permutes of 32/64 floats, all rows in one loop "
                                                            "(core/kernels/phase_split.h)"},
+      {"Winograd pairs: tile rows into the next conv's phase planes",
+       winograd_selected() ? phase_split_selected().name : "off",
+       !winograd_selected() ? "not used: no Winograd here (KD_KERNELS=ref or KD_WINOGRAD=off)"
+       : std::string(phase_split_selected().name) == "ref"
+           ? "scalar loops (core/kernels/phase_split.h, tile_rows_to_phases)"
+           : "vexpandps over 16-lane windows, lane patterns per image (core/kernels/phase_split.h)"},
       {"dense conv, other shapes and gradients", "eigen",
        "Eigen GEMM (vectorized at compile time): 1x1 in place (training, batch 1, < 32 channels), else "
        "im2col / col2im"},
