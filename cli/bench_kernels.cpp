@@ -260,6 +260,47 @@ int bench_kernels(int argc, char** argv) {
   }
   if (any_winograd && !json)
     std::printf("(fwd:wino: Winograd F(4x4,3x3); its GFLOP/s and %% peak count the direct convolution's work)\n");
+  // A residual block's two 3x3 stride-1 convolutions with their folded BN and ReLU at inference,
+  // as one op (F::conv2d_bn_pair_inference: on Winograd, the first one's output straight into the
+  // second one's padded copy, nn/ops/conv2d_winograd.h) against the two ops one after the other
+  // (the "ref ms" column here). GFLOP/s: both convolutions' direct multiply-adds, as above.
+  for (auto [C, H] : std::vector<std::array<int64_t, 2>>{{32, 28}, {64, 14}, {128, 7}}) {
+    Rng r(7, 5);
+    auto fill = [&](Shape shape, float mul, float add) {
+      Tensor t = Tensor::empty(shape);
+      for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = add + mul * r.normal();
+      return t;
+    };
+    const Tensor x = fill({batch, C, H, H}, 1.f, 0.f), w1 = fill({C, C, 3, 3}, 0.1f, 0.f),
+                 w2 = fill({C, C, 3, 3}, 0.1f, 0.f);
+    const Tensor gamma = fill({C}, 0.1f, 1.f), beta = fill({C}, 0.1f, 0.f), mean = fill({C}, 0.1f, 0.f),
+                 var = fill({C}, 0.f, 1.f), none;
+    const F::ConvBn c1{w1, none, 1, 1, 1, gamma, beta, mean, var, 1e-5f},
+        c2{w2, none, 1, 1, 1, gamma, beta, mean, var, 1e-5f};
+    NoGrad ng;
+    const double ms =
+        median_ms([&] { F::conv2d_bn_pair_inference(x, c1, 0.f, INFINITY, c2, none, 0.f, INFINITY); }, reps);
+    const double two = median_ms(
+        [&] {
+          F::conv2d_bn_act_inference(F::conv2d_bn_act_inference(x, c1, none, 0.f, INFINITY), c2, none, 0.f, INFINITY);
+        },
+        reps);
+    const double gf = 2 * 2.0 * double(batch * C * C * 9 * H * H) / (ms * 1e-3) * 1e-9;
+    const std::string name = "block pair " + std::to_string(C) + "->" + std::to_string(C) + "->" + std::to_string(C) +
+                             " N" + std::to_string(batch) + " " + std::to_string(H) + "x" + std::to_string(H);
+    out["kernels"].push_back({{"kernel", "conv3x3_bn_pair"},
+                              {"shape", name},
+                              {"pass", "fwd"},
+                              {"ms", ms},
+                              {"gflops", gf},
+                              {"pct_peak", 100 * gf / peak},
+                              {"two_ops_ms", two},
+                              {"speedup", two / ms}});
+    if (!json)
+      std::printf("%-44s %-9s %9.4f %8.2f %6.1f%% %9.3f %7.2fx\n", name.c_str(), "fwd:pair", ms, gf, 100 * gf / peak,
+                  two, two / ms);
+  }
+  if (!json) std::printf("(block pair: both convolutions as one op; its ref ms is the two ops one after the other)\n");
   // The tap GEMM alone on the target shape's padded planes (64 -> 64 channels, 14x14 padded to
   // 16x16, nine taps), one image, its tiles over the threads: the selected variant against the
   // scalar reference (the same FMA order: the same bits).

@@ -205,10 +205,10 @@ TEST_CASE("conv2d, one image, output channels split over the team, equals the di
 // team of 2-3 the first one's result goes straight into the second one's padded copy
 // (shifted::forward_pair), and at batches of >= 4 images with both on Winograd (Winograd builds
 // only) into its Winograd copy (winograd::forward_pair; the 64-channel case in calls of fewer
-// images than the single convolutions', winograd::pair_images_per_call); the same bits as the two ops one after
-// the other, with and without the block's residual, the first convolution at stride 1 and 2,
-// channels that split unevenly over 3 threads; inputs include NaN. Team 1 at batch 1 (the two ops
-// themselves) is included as a check of the test.
+// images than the single convolutions', winograd::pair_images_per_call, split_calls); the same bits as the two ops one
+// after the other, with and without the block's residual, the first convolution at stride 1 and 2, channels that split
+// unevenly over 3 threads; inputs include NaN. Team 1 at batch 1 (the two ops themselves) is included as a check of the
+// test.
 TEST_CASE("two convolutions with BN as one op equal the two ops, bit for bit") {
   struct Case {
     int64_t C, H, O1, stride1, O2, N;

@@ -255,18 +255,31 @@ TEST_CASE("winograd conv pair: the same bits as the two convolutions one after t
     CHECK(differ == 0);
   }
   // Calls whose padded copy (one convolution) or two (a pair) fit in L2: the teacher's 28x28 blocks
-  // keep 4 images a call; its 14x14 and 7x7 ones, 16 images a call by their columns alone, take 8
-  // alone, 6 and 8 paired; layers too large for one image, one image a call and no pair.
+  // keep 4 images a call; its 14x14 and 7x7 ones, 16 images a call by their columns alone, take at
+  // most 10 and 14 alone (two calls of 8), 6 and 8 paired (calls of 5, 5, 6 and of 8); layers too
+  // large for one image, one image a call and no pair.
   const ConvGeom b28{32, 28, 28, 3, 3, 1, 1}, b14{64, 14, 14, 3, 3, 1, 1}, b7{128, 7, 7, 3, 3, 1, 1};
   CHECK(F::winograd::images_per_call(b28, 16, 1) == 4);
   CHECK(F::winograd::pair_images_per_call(b28, b28, 16, 1) == 4);
-  CHECK(F::winograd::images_per_call(b14, 16, 1) == 8);
+  CHECK(F::winograd::images_per_call(b14, 16, 1) == 10);
   CHECK(F::winograd::pair_images_per_call(b14, b14, 16, 1) == 6);
-  CHECK(F::winograd::images_per_call(b7, 16, 1) == 8);
+  CHECK(F::winograd::images_per_call(b7, 16, 1) == 14);
   CHECK(F::winograd::pair_images_per_call(b7, b7, 16, 1) == 8);
   const ConvGeom huge{256, 56, 56, 3, 3, 1, 1};
   CHECK(F::winograd::images_per_call(huge, 16, 1) == 1);
   CHECK(F::winograd::pair_images_per_call(huge, huge, 16, 1) == 0);
+  // The calls: as few as G allows, a multiple of the threads where the images allow, sizes within one.
+  auto sizes = [](F::winograd::CallSplit c) {
+    std::vector<int64_t> v;
+    for (int64_t i = 0; i < c.calls; ++i) v.push_back(c.first(i + 1) - c.first(i));
+    return v;
+  };
+  CHECK(sizes(F::winograd::split_calls(16, 10, 1)) == std::vector<int64_t>{8, 8});
+  CHECK(sizes(F::winograd::split_calls(16, 6, 1)) == std::vector<int64_t>{5, 5, 6});
+  CHECK(sizes(F::winograd::split_calls(64, 6, 2)) == std::vector<int64_t>{5, 5, 6, 5, 5, 6, 5, 5, 6, 5, 5, 6});
+  CHECK(sizes(F::winograd::split_calls(64, 13, 2)) == std::vector<int64_t>{10, 11, 11, 10, 11, 11});
+  CHECK(sizes(F::winograd::split_calls(3, 1, 2)) == std::vector<int64_t>{1, 1, 1});
+  CHECK(sizes(F::winograd::split_calls(1, 1, 2)) == std::vector<int64_t>{1});
 }
 
 TEST_CASE("winograd conv: F::conv2d takes it for batches of 3x3 stride-1 layers, same results") {

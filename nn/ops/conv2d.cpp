@@ -188,9 +188,10 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
     // share each image's tap tiles below).
     const std::shared_ptr<const winograd::Weights> wp = winograd_weights(Wt, s);
     const winograd::Weights& w = *wp;
-    const int64_t G = winograd::images_per_call(s.geom, s.N, threads), calls = (s.N + G - 1) / G;
-    parallel_for(calls, calls > 1, [&](int64_t call) {
-      const int64_t n0 = call * G, count = std::min(G, s.N - n0);
+    const int64_t G = winograd::images_per_call(s.geom, s.N, threads);
+    const winograd::CallSplit split = winograd::split_calls(s.N, G, threads);
+    parallel_for(split.calls, split.calls > 1, [&](int64_t call) {
+      const int64_t n0 = split.first(call), count = split.first(call + 1) - n0;
       float* scratch = col_buffer(winograd::scratch_floats(s.geom, s.O, G));  // this thread's
       winograd::forward(X + n0 * s.C * HW, s.C * HW, count, w, s.geom, scratch, Y + n0 * s.O * P, s.O * P, ep);
       if (res.active()) res.at(n0 * s.O * P).apply(Y + n0 * s.O * P, count * s.O * P);
@@ -497,9 +498,10 @@ Tensor winograd_pair(const Tensor& xc, const ConvShape& s1, const FusedEnd& end1
   const float* X = xc.f32();
   float* Y = y.f32();
   const int64_t in = s1.C * s1.H * s1.W, out = s2.O * s2.Ho * s2.Wo;
-  const int64_t G = winograd::pair_images_per_call(s1.geom, s2.geom, s1.N, threads), calls = (s1.N + G - 1) / G;
-  parallel_for(calls, calls > 1, [&](int64_t call) {
-    const int64_t n0 = call * G, count = std::min(G, s1.N - n0);
+  const int64_t G = winograd::pair_images_per_call(s1.geom, s2.geom, s1.N, threads);
+  const winograd::CallSplit split = winograd::split_calls(s1.N, G, threads);
+  parallel_for(split.calls, split.calls > 1, [&](int64_t call) {
+    const int64_t n0 = split.first(call), count = split.first(call + 1) - n0;
     float* scratch = col_buffer(winograd::pair_scratch_floats(s1.geom, s1.O, s2.geom, s2.O, G));  // this thread's
     winograd::forward_pair(X + n0 * in, in, count, *u1, s1.geom, end1.ep, *u2, s2.geom, end2.ep, scratch, Y + n0 * out,
                            out);

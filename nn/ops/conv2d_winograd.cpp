@@ -53,15 +53,11 @@ bool applies(const ConvGeom& g, int64_t O) {
 }
 
 namespace {
-// G, or, where a call of G images breaks `fits`, as few calls as fit (their sizes balanced); 0
-// where not even one image fits.
+// The largest n <= G for which fits(n) holds; 0 where not even one image fits.
 template <class Fits>
-int64_t fitting_images(int64_t G, int64_t N, Fits&& fits) {
-  int64_t fit = G;
-  while (fit > 0 && !fits(fit)) --fit;
-  if (fit == G || fit == 0) return fit;
-  const int64_t calls = (N + fit - 1) / fit;
-  return (N + calls - 1) / calls;
+int64_t largest_fitting(int64_t G, Fits&& fits) {
+  while (G > 0 && !fits(G)) --G;
+  return G;
 }
 }  // namespace
 
@@ -74,9 +70,15 @@ int64_t images_per_call(const ConvGeom& g, int64_t N, int threads) {
   const int64_t per_thread = std::max<int64_t>(1, N / (int64_t(threads) * want));
   const int64_t G = (N + threads * per_thread - 1) / (threads * per_thread);
   // And a padded copy that stays in a core's L2 while the chunks read it.
-  return std::max<int64_t>(1, fitting_images(G, N, [&](int64_t n) {
+  return std::max<int64_t>(1, largest_fitting(G, [&](int64_t n) {
                              return int64_t(sizeof(float)) * tile_layout(g, n).total <= kMaxCopyBytes;
                            }));
+}
+
+CallSplit split_calls(int64_t N, int64_t G, int threads) {
+  int64_t calls = (N + G - 1) / G;
+  if (N >= threads) calls = std::min(N, (calls + threads - 1) / threads * threads);
+  return {calls, N};
 }
 
 namespace {
@@ -196,7 +198,7 @@ void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const
 }
 
 int64_t pair_images_per_call(const ConvGeom& g1, const ConvGeom& g2, int64_t N, int threads) {
-  return fitting_images(images_per_call(g1, N, threads), N, [&](int64_t n) {
+  return largest_fitting(images_per_call(g1, N, threads), [&](int64_t n) {
     return int64_t(sizeof(float)) * (tile_layout(g1, n).total + tile_layout(g2, n).total) <= kMaxPairCopiesBytes;
   });
 }

@@ -42,12 +42,21 @@ struct Weights {
 };
 Weights forward_weights(const float* w, int64_t O, int64_t C);
 
-// Images per call for a batch of N on `threads` threads: enough tiles to fill the GEMMs' columns,
-// at least one call per thread, and no more than keep the padded copy within a core's L2 (1 MiB;
-// as few calls as that allows, their sizes balanced): the teacher's 14x14 and 7x7 layers, 16
-// images a call by the columns alone (1.2-1.6 MiB copies), take 8, which made a batch-64 pass
+// The most images a call takes, for a batch of N on `threads` threads: enough tiles to fill the
+// GEMMs' columns, at least one call per thread, and no more than keep the padded copy within a
+// core's L2 (1 MiB): the teacher's 14x14 and 7x7 layers, 16 images a call by the columns alone
+// (1.2-1.6 MiB copies), take 9 and 13 at most (split_calls: 8 and 8), which made a batch-64 pass
 // ~1% faster (bench/RESULTS.md).
 int64_t images_per_call(const kernels::ConvGeom& g, int64_t N, int threads);
+// N images in calls of at most G: as few calls as that allows, rounded up to a multiple of the
+// thread count where there are enough images (the calls are spread over the threads: 5 calls on
+// 2 threads took as long as 6), each of N / calls images or one more; call c takes the images
+// [first(c), first(c + 1)).
+struct CallSplit {
+  int64_t calls, N;
+  int64_t first(int64_t c) const { return c * N / calls; }
+};
+CallSplit split_calls(int64_t N, int64_t G, int threads);
 // Per-thread scratch floats for calls of up to G images with O output channels.
 size_t scratch_floats(const kernels::ConvGeom& g, int64_t O, int64_t G);
 
@@ -63,10 +72,10 @@ void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const
 void forward_pair(const float* x, int64_t x_image, int64_t G, const Weights& w1, const kernels::ConvGeom& g1,
                   const Epilogue& ep1, const Weights& w2, const kernels::ConvGeom& g2, const Epilogue& ep2,
                   float* scratch, float* y, int64_t y_image);
-// Images per forward_pair call for a batch of N on `threads` threads, or 0 where forward() twice
-// is the better choice. The pair pays where both padded copies fit in about a core's L2 (the
-// second one is written while the first one is read; 1.25 MiB): images_per_call's G where they
-// fit, else as few calls as fit, their sizes balanced, else 0. Measured on the teacher at batch
+// The most images a forward_pair call takes, for a batch of N on `threads` threads, or 0 where
+// forward() twice is the better choice. The pair pays where both padded copies fit in about a
+// core's L2 (the second one is written while the first one is read; 1.25 MiB): images_per_call's
+// G or fewer, as many as fit (split_calls then spreads the batch), else 0. Measured on the teacher at batch
 // 64 (Zen 4, 1 MiB L2; bench/RESULTS.md): pairing its 28x28 blocks (copies of 0.5 MiB for 4
 // images) took 35.6 -> 34.9 ms; its 14x14 and 7x7 blocks paired at 16 images a call (copies of
 // 1.2-1.6 MiB) gave part of that back, at 6 and 8 they gained another 1-2%.
