@@ -27,6 +27,8 @@ constexpr int64_t kCallColumns = 192;
 // The most a call's padded copy may take, and a pair's two (pair_images_per_call): a core's L2 on
 // the Zen 4 this was measured on (1 MiB), and a little more for the pair (bench/RESULTS.md).
 constexpr int64_t kMaxCopyBytes = int64_t(1) << 20, kMaxPairCopiesBytes = int64_t(5) << 18;
+// Floats past a channel's output rows that tile_rows_to_phases may read (core/kernels/phase_split.h).
+constexpr int64_t kRowsReadSlack = 16;
 
 const kernels::WinogradKernel& transforms() {
   const kernels::WinogradKernel* selected = kernels::winograd_selected();
@@ -104,8 +106,8 @@ Chunking chunking(const padded::Layout& L) {
 size_t scratch_floats(const ConvGeom& g, int64_t O, int64_t G) {
   const padded::Layout L = tile_layout(g, G);
   const Chunking ch = chunking(L);
-  return size_t(L.total + kXi * g.C * ch.v_pitch + kernels::kTapGemmSlack + kXi * O * ch.cap + kM * ch.row_pitch + 16 +
-                ch.per_chunk * ch.period);
+  return size_t(L.total + kXi * g.C * ch.v_pitch + kernels::kTapGemmSlack + kXi * O * ch.cap + kM * ch.row_pitch +
+                kRowsReadSlack + ch.per_chunk * ch.period);
 }
 
 namespace {
@@ -134,9 +136,9 @@ void tile_passes(const float* xp, const padded::Layout& L, int64_t G, const Weig
   float* V = work;                                               // [C][36][v_pitch], then the GEMM's slack
   float* M = V + kXi * C * ch.v_pitch + kernels::kTapGemmSlack;  // [O][36][cap]
   // One channel's outputs: [4][row_pitch] interleaved or [16][row_pitch / 4] planar (and M's read
-  // slack, and the planar rows' 16 floats of read slack for tile_rows_to_phases).
+  // slack), then the planar rows' read slack.
   float* rows = M + kXi * O * ch.cap;
-  uint8_t* keep = reinterpret_cast<uint8_t*>(rows + kM * ch.row_pitch + 16);  // per tile column of a chunk
+  uint8_t* keep = reinterpret_cast<uint8_t*>(rows + kM * ch.row_pitch + kRowsReadSlack);  // per tile column of a chunk
   for (int64_t t = 0; t < ch.per_chunk * ch.period; ++t) keep[t] = t % ch.period < ch.kept;
   int64_t shift[kXi];
   for (int i = 0; i < kP; ++i)

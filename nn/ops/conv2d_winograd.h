@@ -45,8 +45,8 @@ Weights forward_weights(const float* w, int64_t O, int64_t C);
 // The most images a call takes, for a batch of N on `threads` threads: enough tiles to fill the
 // GEMMs' columns, at least one call per thread, and no more than keep the padded copy within a
 // core's L2 (1 MiB): the teacher's 14x14 and 7x7 layers, 16 images a call by the columns alone
-// (1.2-1.6 MiB copies), take 9 and 13 at most (split_calls: 8 and 8), which made a batch-64 pass
-// ~1% faster (bench/RESULTS.md).
+// (1.2-1.6 MiB copies), take 10 and 14 at most (split_calls: two calls of 8 for a slice of 16),
+// which made a batch-64 pass ~1% faster (bench/RESULTS.md).
 int64_t images_per_call(const kernels::ConvGeom& g, int64_t N, int threads);
 // N images in calls of at most G: as few calls as that allows, rounded up to a multiple of the
 // thread count where there are enough images (the calls are spread over the threads: 5 calls on
@@ -65,20 +65,21 @@ void forward(const float* x, int64_t x_image, int64_t G, const Weights& w, const
              float* y, int64_t y_image, const Epilogue& ep = {});
 
 // Two of them back to back on the same G images (a residual block's two convolutions, g2's input
-// being the first one's output): the first one's output rows, through ep1, go straight into the
-// second one's padded copy (phase split while they are in cache) instead of through an output
-// tensor that the second one copies again (writing and re-reading y cost ~7% of a batch-64 teacher
-// pass, bench/RESULTS.md). y[O2, H, W] per image; the same bits as forward() twice.
+// being the first one's output): the first one's outputs, through ep1, go straight into the
+// second one's padded copy (its output transform by element, each element's run into its phase
+// plane: core/kernels/phase_split.h, tile_rows_to_phases) instead of through an output tensor
+// that the second one copies and splits again (writing and re-reading y cost ~7% of a batch-64
+// teacher pass, bench/RESULTS.md). y[O2, H, W] per image; the same bits as forward() twice.
 void forward_pair(const float* x, int64_t x_image, int64_t G, const Weights& w1, const kernels::ConvGeom& g1,
                   const Epilogue& ep1, const Weights& w2, const kernels::ConvGeom& g2, const Epilogue& ep2,
                   float* scratch, float* y, int64_t y_image);
 // The most images a forward_pair call takes, for a batch of N on `threads` threads, or 0 where
 // forward() twice is the better choice. The pair pays where both padded copies fit in about a
 // core's L2 (the second one is written while the first one is read; 1.25 MiB): images_per_call's
-// G or fewer, as many as fit (split_calls then spreads the batch), else 0. Measured on the teacher at batch
-// 64 (Zen 4, 1 MiB L2; bench/RESULTS.md): pairing its 28x28 blocks (copies of 0.5 MiB for 4
-// images) took 35.6 -> 34.9 ms; its 14x14 and 7x7 blocks paired at 16 images a call (copies of
-// 1.2-1.6 MiB) gave part of that back, at 6 and 8 they gained another 1-2%.
+// G or fewer, as many as fit (split_calls then spreads the batch), else 0. Measured on the
+// teacher at batch 64 (Zen 4, 1 MiB L2; bench/RESULTS.md): pairing its 28x28 blocks (copies of
+// 0.5 MiB for 4 images) took 35.6 -> 34.9 ms; its 14x14 and 7x7 blocks paired at 16 images a
+// call (copies of 1.2-1.6 MiB) gave part of that back, at 6 and 8 they gained another 1-2%.
 int64_t pair_images_per_call(const kernels::ConvGeom& g1, const kernels::ConvGeom& g2, int64_t N, int threads);
 // Per-thread scratch floats for forward_pair: both padded copies and the larger of the two
 // convolutions' transform buffers.
