@@ -104,6 +104,16 @@ struct PackedWeights {
   Tensor buffer;  // empty for views in place
   std::vector<kernels::TapGemmWeights> views;
 };
+// A batch of N images in Winograd calls of at most G images (winograd::split_calls), the calls
+// over the threads: call(n0, count) for each.
+template <class Call>
+void winograd_calls(int64_t N, int64_t G, int threads, Call&& call) {
+  const winograd::CallSplit split = winograd::split_calls(N, G, threads);
+  parallel_for(split.calls, split.calls > 1, [&](int64_t c) {
+    const int64_t n0 = split.first(c);
+    call(n0, split.first(c + 1) - n0);
+  });
+}
 // The Winograd filter transforms of the weights at Wt, from this thread's weight cache if any.
 std::shared_ptr<const winograd::Weights> winograd_weights(const float* Wt, const ConvShape& s) {
   return cached_weights<winograd::Weights>(Wt, s.weight_shape(), kWinogradForward,
@@ -189,9 +199,7 @@ Tensor conv_forward(const Tensor& xc, const Tensor& wc, const Epilogue& ep, cons
     const std::shared_ptr<const winograd::Weights> wp = winograd_weights(Wt, s);
     const winograd::Weights& w = *wp;
     const int64_t G = winograd::images_per_call(s.geom, s.N, threads);
-    const winograd::CallSplit split = winograd::split_calls(s.N, G, threads);
-    parallel_for(split.calls, split.calls > 1, [&](int64_t call) {
-      const int64_t n0 = split.first(call), count = split.first(call + 1) - n0;
+    winograd_calls(s.N, G, threads, [&](int64_t n0, int64_t count) {
       float* scratch = col_buffer(winograd::scratch_floats(s.geom, s.O, G));  // this thread's
       winograd::forward(X + n0 * s.C * HW, s.C * HW, count, w, s.geom, scratch, Y + n0 * s.O * P, s.O * P, ep);
       if (res.active()) res.at(n0 * s.O * P).apply(Y + n0 * s.O * P, count * s.O * P);
@@ -489,19 +497,17 @@ Tensor conv_bn_inference(const Tensor& x, const Tensor& w, const Tensor& b, int 
 }  // namespace
 
 namespace {
-// A batch of images with both convolutions on Winograd (3x3, stride 1, padding 1): per call of G
-// images, the first one's output goes into the second one's padded copy (winograd::forward_pair).
+// A batch of images with both convolutions on Winograd (3x3, stride 1, padding 1), in calls of at
+// most G images: in each, the first one's output goes into the second one's padded copy
+// (winograd::forward_pair).
 Tensor winograd_pair(const Tensor& xc, const ConvShape& s1, const FusedEnd& end1, const float* W1, const ConvShape& s2,
-                     const FusedEnd& end2, const float* W2, int threads) {
+                     const FusedEnd& end2, const float* W2, int64_t G, int threads) {
   const std::shared_ptr<const winograd::Weights> u1 = winograd_weights(W1, s1), u2 = winograd_weights(W2, s2);
   Tensor y = Tensor::empty({s2.N, s2.O, s2.Ho, s2.Wo});
   const float* X = xc.f32();
   float* Y = y.f32();
   const int64_t in = s1.C * s1.H * s1.W, out = s2.O * s2.Ho * s2.Wo;
-  const int64_t G = winograd::pair_images_per_call(s1.geom, s2.geom, s1.N, threads);
-  const winograd::CallSplit split = winograd::split_calls(s1.N, G, threads);
-  parallel_for(split.calls, split.calls > 1, [&](int64_t call) {
-    const int64_t n0 = split.first(call), count = split.first(call + 1) - n0;
+  winograd_calls(s1.N, G, threads, [&](int64_t n0, int64_t count) {
     float* scratch = col_buffer(winograd::pair_scratch_floats(s1.geom, s1.O, s2.geom, s2.O, G));  // this thread's
     winograd::forward_pair(X + n0 * in, in, count, *u1, s1.geom, end1.ep, *u2, s2.geom, end2.ep, scratch, Y + n0 * out,
                            out);
@@ -527,15 +533,17 @@ Tensor conv2d_bn_pair_inference(const Tensor& x, const ConvBn& c1, float lo1, fl
   // One image on a team: both on the shifted path (conv2d_shifted.h, forward_pair).
   const bool team_pair = fits && residual_fits && s1.N == 1 && threads > 1 && c2.stride == 1 && s1.shifted_forward() &&
                          s1.team_sized() && s2.shifted_forward() && s2.team_sized();
-  // A batch: both on Winograd, where conv_forward would take it for each.
-  const bool batch_pair = fits && residual_fits && s1.winograd() && s2.winograd() &&
-                          s1.N >= std::max<int64_t>(winograd::kMinImages, threads) &&
-                          winograd::pair_images_per_call(s1.geom, s2.geom, s1.N, threads) > 0;
+  // A batch: both on Winograd, where conv_forward would take it for each, in calls of pair_G images.
+  const int64_t pair_G = fits && residual_fits && s1.winograd() && s2.winograd() &&
+                                 s1.N >= std::max<int64_t>(winograd::kMinImages, threads)
+                             ? winograd::pair_images_per_call(s1.geom, s2.geom, s1.N, threads)
+                             : 0;
+  const bool batch_pair = pair_G > 0;
   if (!batch_pair && !team_pair)  // the two ops one after the other
     return conv2d_bn_act_inference(conv2d_bn_act_inference(xc, c1, Tensor(), lo1, hi1), c2, residual, lo2, hi2);
   const FusedEnd end1(s1.O, c1.b, c1.gamma, c1.beta, c1.mean, c1.var, c1.eps, Tensor(), lo1, hi1),
       end2(s2.O, c2.b, c2.gamma, c2.beta, c2.mean, c2.var, c2.eps, residual, lo2, hi2);
-  if (batch_pair) return winograd_pair(xc, s1, end1, c1.w.f32(), s2, end2, c2.w.f32(), threads);
+  if (batch_pair) return winograd_pair(xc, s1, end1, c1.w.f32(), s2, end2, c2.w.f32(), pair_G, threads);
   Tensor unused;
   const std::vector<kernels::TapGemmWeights> w1 = group_weights(c1.w.f32(), s1, false, false, unused),
                                              w2 = group_weights(c2.w.f32(), s2, false, false, unused);

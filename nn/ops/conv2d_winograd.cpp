@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 #include "core/kernels/phase_split.h"
@@ -145,6 +146,11 @@ void tile_passes(const float* xp, const padded::Layout& L, int64_t G, const Weig
     for (int j = 0; j < kP; ++j) shift[i * kP + j] = L.shift(i, j);
   const int64_t zero = 0, span = ch.per_chunk * ch.period;  // tile columns per chunk
   const int64_t planar_pitch = ch.row_pitch / kM;
+  struct Run {
+    int64_t th, n0, n1, k0;  // k0: the first image's first kept tile in the chunk
+  };
+  std::vector<Run> runs;
+  runs.reserve(size_t(ch.per_chunk + 1));
   for (int64_t t0 = 0; t0 < L.cols; t0 += span) {
     const int64_t np = std::min(span, L.cols - t0);  // a whole number of image tile rows
     int64_t nb = 0;                                  // the chunk's kept tiles
@@ -154,28 +160,30 @@ void tile_passes(const float* xp, const padded::Layout& L, int64_t G, const Weig
       const kernels::TapGemmArgs a{V + e * ch.v_pitch, kXi * ch.v_pitch, &zero, nb, M + e * ch.cap, kXi * ch.cap, {}};
       kernels::tap_gemm(w.u[size_t(e)], a, 0, kernels::tap_gemm_tiles(w.u[size_t(e)], nb));
     }
+    // The chunk's runs of images per tile row: image n's tile row th starts at tile column th*R +
+    // n*period, in this chunk at kept tile (column - t0) / period * kept; the images of a tile row
+    // in the chunk are consecutive. The same for every output channel.
+    runs.clear();
+    for (int64_t th = t0 / L.R; th * L.R < t0 + np; ++th) {
+      int64_t n0 = 0, n1 = G;
+      while (n0 < G && L.out_col(n0, th) < t0) ++n0;
+      while (n1 > n0 && L.out_col(n1 - 1, th) >= t0 + np) --n1;
+      if (n0 < n1) runs.push_back({th, n0, n1, (L.out_col(n0, th) - t0) / ch.period * ch.kept});
+    }
     for (int64_t o = 0; o < O; ++o) {
       if constexpr (Planar)
         k.output_planar(M + o * kXi * ch.cap, ch.cap, nb, ep.channel(o), rows, planar_pitch);
       else
         k.output(M + o * kXi * ch.cap, ch.cap, nb, ep.channel(o), rows, ch.row_pitch);
-      // Image n's tile row th starts at tile column th*R + n*period: in this chunk, at kept tile
-      // (column - t0) / period * kept. The images of a tile row in the chunk are consecutive.
-      for (int64_t th = t0 / L.R; th * L.R < t0 + np; ++th) {
-        int64_t n0 = 0, n1 = G;
-        while (n0 < G && L.out_col(n0, th) < t0) ++n0;
-        while (n1 > n0 && L.out_col(n1 - 1, th) >= t0 + np) --n1;
-        if (n0 == n1) continue;
-        const int64_t k0 = (L.out_col(n0, th) - t0) / ch.period * ch.kept;
+      for (const Run& r : runs)
         emit(TileRun{.o = o,
-                     .th = th,
-                     .n0 = n0,
-                     .n1 = n1,
-                     .src = rows + (Planar ? k0 : kM * k0),
-                     .rows = std::min<int64_t>(kM, H - kM * th),
+                     .th = r.th,
+                     .n0 = r.n0,
+                     .n1 = r.n1,
+                     .src = rows + (Planar ? r.k0 : kM * r.k0),
+                     .rows = std::min<int64_t>(kM, H - kM * r.th),
                      .pitch = Planar ? planar_pitch : ch.row_pitch,
                      .image = Planar ? ch.kept : kM * ch.kept});
-      }
     }
   }
 }
