@@ -202,6 +202,41 @@ def step_case(tag, model, n):
         d[f"idx.{k}"], d[f"val.{k}"] = sample(v)
     save_safetensors(os.path.join(OUT, f"step_{tag}.safetensors"), d)
 
+def set_bn_stats(model):
+    """Non-trivial BN running statistics, the same formula as tests/test_train_step.cpp's, so that an
+    eval-mode teacher differs visibly from a train-mode one: mean 0.1 * (c % 7 - 3), var 0.5 + 0.25 * (c % 5)."""
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                c = torch.arange(mod.num_features)
+                mod.running_mean.copy_(0.1 * ((c % 7) - 3).float())
+                mod.running_var.copy_(0.5 + 0.25 * (c % 5).float())
+
+def kd_step_case(student, teacher, n, T=4.0, alpha=0.9):
+    """One whole distillation step, as kd distill takes it: the teacher (kd_init seed 1, BN statistics
+    of set_bn_stats) in eval mode without gradients on the student's batch; loss = alpha * T^2 *
+    KL(softmax(t/T) || softmax(s/T)) (batch mean) + (1 - alpha) * CE(s, y); SGD nesterov, wd 5e-4."""
+    kd_init(student, seed=0)
+    kd_init(teacher, seed=1)
+    set_bn_stats(teacher)
+    teacher.eval()
+    x, y = batch(n)
+    opt = torch.optim.SGD(student.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    d = {"x": x.numpy(), "y": y.numpy().astype(np.int32)}
+    student.train()
+    opt.zero_grad()
+    s = student(x)
+    with torch.no_grad():
+        t = teacher(x)
+    kl = F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1), reduction="batchmean")
+    loss = alpha * T * T * kl + (1 - alpha) * F.cross_entropy(s, y)
+    loss.backward(); opt.step()
+    d.update({"logits0": t2n(s), "teacher_logits": t2n(t), "loss0": np.array([loss.item()], dtype=np.float32)})
+    for k, v in student.state_dict().items():
+        if k.endswith("num_batches_tracked"): continue
+        d[f"idx.{k}"], d[f"val.{k}"] = sample(v)
+    save_safetensors(os.path.join(OUT, "step_kd.safetensors"), d, {"T": str(T), "alpha": str(alpha)})
+
 # ---- fused distillation loss ----------------------------------------------------------------
 def kd_loss_cases():
     """alpha*T^2*kl_div(log_softmax(s/T), softmax(t/T), batchmean) + (1-alpha)*CE(s, y), in float64."""
@@ -302,4 +337,5 @@ if __name__ == "__main__":
     op_cases(); optim_cases(); kd_loss_cases(); distill_cases(); quant_cases()
     step_case("student", Student(), 16)
     step_case("teacher", Teacher(), 32)
+    kd_step_case(Student(), Teacher(), 16)
     print("goldens written to", os.path.abspath(OUT))
