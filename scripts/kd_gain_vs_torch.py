@@ -9,30 +9,18 @@ one JSON line per run: the test accuracies to set beside `kd train` / `kd distil
 same length. Usage (Debian's python3-torch):
   /usr/bin/python3 scripts/kd_gain_vs_torch.py TEACHER.safetensors EPOCHS SEED [THREADS]
 """
-import json, os, struct, sys, tempfile
+import json, os, sys, tempfile
 
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "shared", "reference"))
 import fmnist_ref_gpu as ref  # noqa: E402  (the reference recipe and models)
-
-DTYPES = {"F32": np.float32, "I32": np.int32, "I8": np.int8, "U8": np.uint8}
+import kd_safetensors  # noqa: E402  (beside this script)
 
 
 def load_safetensors(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    header = json.loads(b[8:8 + n])
-    data = b[8 + n:]
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        lo, hi = t["data_offsets"]
-        out[name] = torch.from_numpy(np.frombuffer(data[lo:hi], dtype=DTYPES[t["dtype"]]).reshape(t["shape"]).copy())
-    return out
+    return {k: torch.from_numpy(v) for k, v in kd_safetensors.read(path)[1].items()}
 
 
 def main():

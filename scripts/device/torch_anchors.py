@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""The PyTorch anchors of issue 4, re-run with several seeds on the lent device's GPUs.
+
+DESIGN.md's accuracy anchors (teacher 95.24, KD student 93.61, student without KD 92.89) come from
+one run of ../shared/reference/fmnist_ref_gpu.py (PyTorch on a GPU; one teacher, three seeds a
+student). This script runs that reference recipe unchanged (its train(), its models, its data and
+augmentation) for more seeds, to give the anchors a spread, and adds the cross-over run that tells
+the teacher from the student training: the reference student distilled from a teacher that kd
+trained (loaded from kd's safetensors into the reference Teacher). Jobs, in this order:
+  teacher seeds TEACHER_SEEDS (PyTorch recipe), each saved as a kd model file (the kd teacher's
+      header with PyTorch's values, so that `kd distill` can load it);
+  KD students (T 4, alpha 0.9) of kd's teacher, seeds STUDENT_SEEDS;
+  KD students of PyTorch's teacher of the first teacher seed, seeds STUDENT_SEEDS (started once that
+      teacher exists);
+  students without KD, seeds STUDENT_SEEDS.
+One JSON line per finished run on stdout and in $OUT/torch_anchors.jsonl (written as they finish,
+so a run cut short by the call's limit still returns what finished).
+Usage (the device's python3, which has PyTorch with CUDA):
+  REF=DIR python3 scripts/device/torch_anchors.py KD_TEACHER.safetensors [EPOCHS]
+REF is the folder holding fmnist_ref_gpu.py and torch_ref.py (a copy of ../shared/reference, which
+does not travel to the device by itself). Env: TEACHER_SEEDS ("0 1 2"), STUDENT_SEEDS ("0 1 2 3 4
+5"), WORKERS_PER_GPU (6), FMNIST_DIR (the reference's data folder).
+"""
+import json, os, sys, time
+
+import torch
+import torch.multiprocessing as mp
+
+sys.path.insert(0, os.environ["REF"])
+os.environ.setdefault("THREADS", "1")  # torch_ref.py sets the CPU thread count from it
+import fmnist_ref_gpu as ref  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import kd_safetensors  # noqa: E402  (scripts/kd_safetensors.py)
+
+
+def smoke_limit():
+    """SMOKE_LIMIT=N: the first N images of each split only (a quick check of this script on a CPU)."""
+    lim = int(os.environ.get("SMOKE_LIMIT", "0"))
+    if lim and not getattr(ref, "_limited", False):
+        full = ref.load
+        ref.load = lambda split, dev: tuple(a[:lim] for a in full(split, dev))
+        ref._limited = True
+
+
+def job(spec):
+    """One reference run on one GPU; returns the reference's result dict plus the spec."""
+    torch.backends.cudnn.benchmark = True  # as fmnist_ref_gpu.py's job()
+    smoke_limit()
+    dev = "cuda:%d" % spec["gpu"] if torch.cuda.is_available() else "cpu"
+    if dev != "cpu":
+        torch.cuda.set_device(dev)
+    r = ref.train(spec["kind"], spec["seed"], spec["epochs"], dev, spec.get("teacher"), 4.0, 0.9, spec.get("save"))
+    r.update({k: spec[k] for k in ("run", "gpu")})
+    if spec.get("save"):  # a teacher: also as a kd model file
+        m = ref.Teacher()
+        m.load_state_dict(torch.load(spec["save"], map_location="cpu"))
+        kd_path = os.path.join(spec["out"], os.path.basename(spec["save"]).replace(".pt", ".safetensors"))
+        state = {k: v.numpy() for k, v in m.state_dict().items()}
+        kd_safetensors.write_like(spec["template"], state, kd_path, {"test_accuracy": "%f" % r["acc"]})
+        r["kd_file"] = os.path.basename(kd_path)
+    return r
+
+
+def main():
+    kd_teacher, epochs = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    out = os.environ.get("OUT", "/tmp")
+    t_seeds = [int(s) for s in os.environ.get("TEACHER_SEEDS", "0 1 2").split()]
+    s_seeds = [int(s) for s in os.environ.get("STUDENT_SEEDS", "0 1 2 3 4 5").split()]
+    smoke_limit()
+    gpus = max(1, torch.cuda.device_count())
+    per_gpu = int(os.environ.get("WORKERS_PER_GPU", "6"))
+    print(json.dumps({"torch": torch.__version__, "gpus": gpus, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+                      "workers": gpus * per_gpu, "epochs": epochs}), flush=True)
+
+    # kd's teacher as a PyTorch state_dict (what the reference's train() loads), checked by evaluating it.
+    _, kd_state = kd_safetensors.read(kd_teacher)
+    t = ref.Teacher()
+    missing, unexpected = t.load_state_dict({k: torch.from_numpy(v) for k, v in kd_state.items()}, strict=False)
+    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    xt, yt = ref.load("test", "cpu")
+    kd_pt = os.path.join("/tmp", "kd_teacher.pt")
+    torch.save(t.state_dict(), kd_pt)
+    print(json.dumps({"kd_teacher_acc_in_torch": ref.evaluate(t, xt, yt)}), flush=True)
+
+    log = open(os.path.join(out, "torch_anchors.jsonl"), "a")
+    n = [0]
+
+    def spec(**kw):
+        kw.update(epochs=epochs, gpu=n[0] % gpus, out=out)
+        n[0] += 1
+        return kw
+
+    first = [spec(run="teacher", kind="teacher", seed=s, save="/tmp/torch_teacher_s%d.pt" % s,
+                  template=kd_teacher) for s in t_seeds]
+    first += [spec(run="kd_of_kd_teacher", kind="student", seed=s, teacher=kd_pt) for s in s_seeds]
+    t0 = time.time()
+    ctx = mp.get_context("spawn")
+    pending = []
+    with ctx.Pool(gpus * per_gpu) as pool:
+        pending += [pool.apply_async(job, (s,)) for s in first]
+        later_submitted = False
+        while pending:
+            time.sleep(2)
+            for p in [p for p in pending if p.ready()]:
+                pending.remove(p)
+                try:
+                    r = p.get()
+                except Exception as e:  # one failed run must not lose the others' results
+                    r = {"run": "error", "seed": -1, "error": repr(e)}
+                r["wall"] = round(time.time() - t0, 1)
+                line = json.dumps(r)
+                print(line, flush=True)
+                log.write(line + "\n")
+                log.flush()
+                if r["run"] == "teacher" and r["seed"] == t_seeds[0] and not later_submitted:
+                    later_submitted = True
+                    tp = "/tmp/torch_teacher_s%d.pt" % t_seeds[0]
+                    later = [spec(run="kd_of_torch_teacher", kind="student", seed=s, teacher=tp) for s in s_seeds]
+                    later += [spec(run="no_kd", kind="student", seed=s) for s in s_seeds]
+                    pending += [pool.apply_async(job, (s,)) for s in later]
+
+
+if __name__ == "__main__":
+    main()
