@@ -19,7 +19,8 @@ Usage (the device's python3, which has PyTorch with CUDA):
   REF=DIR python3 scripts/device/torch_anchors.py KD_TEACHER.safetensors [EPOCHS]
 REF is the folder holding fmnist_ref_gpu.py and torch_ref.py (a copy of ../shared/reference, which
 does not travel to the device by itself). Env: TEACHER_SEEDS ("0 1 2"), STUDENT_SEEDS ("0 1 2 3 4
-5"), WORKERS_PER_GPU (6), FMNIST_DIR (the reference's data folder).
+5"), WORKERS_PER_GPU (6), FMNIST_DIR (the reference's data folder), TF32=0 (convolutions in
+full FP32; PyTorch's default, which the anchors ran with, lets cuDNN use TF32, a 10-bit mantissa).
 """
 import json, os, sys, time
 
@@ -46,6 +47,8 @@ def smoke_limit():
 def job(spec):
     """One reference run on one GPU; returns the reference's result dict plus the spec."""
     torch.backends.cudnn.benchmark = True  # as fmnist_ref_gpu.py's job()
+    if os.environ.get("TF32", "1") == "0":  # cuDNN convolutions in full FP32 (PyTorch's default is TF32)
+        torch.backends.cudnn.allow_tf32 = False
     smoke_limit()
     dev = "cuda:%d" % spec["gpu"] if torch.cuda.is_available() else "cpu"
     if dev != "cpu":
@@ -70,7 +73,7 @@ def main():
     smoke_limit()
     gpus = max(1, torch.cuda.device_count())
     per_gpu = int(os.environ.get("WORKERS_PER_GPU", "6"))
-    print(json.dumps({"torch": torch.__version__, "gpus": gpus, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    print(json.dumps({"torch": torch.__version__, "tf32": os.environ.get("TF32", "1") != "0", "gpus": gpus, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                       "workers": gpus * per_gpu, "epochs": epochs}), flush=True)
 
     # kd's teacher as a PyTorch state_dict (what the reference's train() loads), checked by evaluating it.
