@@ -1,7 +1,10 @@
 // One whole SGD step of the reference student and teacher against PyTorch: same initial weights
 // (kd's RNG, reimplemented in scripts/make_goldens.py), same batch, train-mode BN, cross-entropy,
 // SGD nesterov with weight decay. Checks the logits, the loss, and sampled parameters and
-// BN running statistics after the step.
+// BN running statistics after the step. Also one whole distillation step, through kd distill's
+// objective.
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "data/loader.h"
@@ -92,7 +95,7 @@ TEST_CASE("distillation: one whole KD step (student, eval-mode teacher, T 4, alp
   // teacher from a file), against make_goldens.py's kd_step_case: the teacher in eval mode without
   // gradients on the student's batch, the KD loss, the backward pass and the optimizer update.
   const TensorFile& G = test::golden("step_kd.safetensors");
-  const std::string dir = std::filesystem::temp_directory_path() / "kd_test_step_kd";
+  const std::string dir = std::filesystem::temp_directory_path() / ("kd_test_step_kd." + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   Model teacher = Model::create(build_model({{"family", "resnet"}}, "test"), 1);
   set_bn_stats(teacher);
