@@ -10,9 +10,9 @@ trained (loaded from kd's safetensors into the reference Teacher). Jobs, in this
   teacher seeds TEACHER_SEEDS (PyTorch recipe), each saved as a kd model file (the kd teacher's
       header with PyTorch's values, so that `kd distill` can load it);
   KD students (T 4, alpha 0.9) of kd's teacher, seeds STUDENT_SEEDS;
+  students without KD, seeds STUDENT_SEEDS;
   KD students of PyTorch's teacher of the first teacher seed, seeds STUDENT_SEEDS (started once that
-      teacher exists);
-  students without KD, seeds STUDENT_SEEDS.
+      teacher exists; none when TEACHER_SEEDS is empty).
 One JSON line per finished run on stdout and in $OUT/torch_anchors.jsonl (written as they finish,
 so a run cut short by the call's limit still returns what finished).
 Usage (the device's python3, which has PyTorch with CUDA):
@@ -97,6 +97,7 @@ def main():
     first = [spec(run="teacher", kind="teacher", seed=s, save="/tmp/torch_teacher_s%d.pt" % s,
                   template=kd_teacher) for s in t_seeds]
     first += [spec(run="kd_of_kd_teacher", kind="student", seed=s, teacher=kd_pt) for s in s_seeds]
+    first += [spec(run="no_kd", kind="student", seed=s) for s in s_seeds]
     t0 = time.time()
     ctx = mp.get_context("spawn")
     pending = []
@@ -120,7 +121,6 @@ def main():
                     later_submitted = True
                     tp = "/tmp/torch_teacher_s%d.pt" % t_seeds[0]
                     later = [spec(run="kd_of_torch_teacher", kind="student", seed=s, teacher=tp) for s in s_seeds]
-                    later += [spec(run="no_kd", kind="student", seed=s) for s in s_seeds]
                     pending += [pool.apply_async(job, (s,)) for s in later]
 
 
