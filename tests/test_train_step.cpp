@@ -83,11 +83,13 @@ TEST_CASE("student: one SGD step equals PyTorch's") {
 }
 
 TEST_CASE("teacher: one SGD step equals PyTorch's") {
-  // Looser than the student: the teacher's gradients in its first four blocks differ from
-  // float64 PyTorch by up to ~1e-3 relative while float32 PyTorch stays within 1e-5 (BN bias
-  // gradients off, BN weight gradients exact: a per-channel constant component of dy). Not yet
-  // explained; see the issue note. The updated weights agree to 5e-5 absolute (lr * grad ~ 1e-3).
-  run_step_case("step_teacher.safetensors", {{"family", "resnet"}}, 1e-4, 5e-5);
+  // The student's tolerance. It was 1e-4 / 5e-5 from session 1, for a ~1e-3 difference in the
+  // first blocks' gradients (BN biases most) that was not explained. Re-measured in session 17 on
+  // the weight changes of the step (after minus before, the golden's samples): each conv's and
+  // BN bias's within 3.4e-5 of its largest change (the stem conv; BN biases within 2e-6; BN
+  // weights, stored near 1.0, to their float spacing there), and the worst element at ~0.4 of this
+  // tolerance. Which later change closed it was not bisected.
+  run_step_case("step_teacher.safetensors", {{"family", "resnet"}}, 1e-5, 2e-6);
 }
 
 TEST_CASE("distillation: one whole KD step (student, eval-mode teacher, T 4, alpha 0.9) equals PyTorch's") {
