@@ -19,7 +19,7 @@
 // past the caches and every row started a new stream. (On the 7x7 layers, whose tensors stay
 // in cache, the extra parallel regions cost more than that: forward 0.17 -> 0.24 ms there; the
 // student's training step gained 4-8% in all, bench/RESULTS.md.)
-// Sums: each H*W row is summed in float with SIMD lanes (row_sum), rows are then added in
+// Sums: each H*W row is summed in float in 16 lanes (row_sum), rows are then added in
 // double. A channel can hold 100k values; a single float running sum of that many loses
 // several digits, while a row of at most a few thousand values in 16 lanes does not. The rows
 // of kChunk images are added per chunk, the chunks' sums in chunk order: the same bits for any
@@ -35,17 +35,37 @@
 namespace kd::F {
 
 namespace {
+// Row sums in kLanes interleaved partial sums (element i into lane i % kLanes), the lanes then
+// added pairwise. The order is written out rather than left to `omp simd reduction`: a build that
+// does not vectorize the loop (the sanitizer build at -O2) summed sequentially there, and the
+// teacher's near-constant channels (1/sigma ~ 300) turned that rounding into ~5e-3 relative
+// errors in the first blocks' gradients; now every build adds in the same order. The inner
+// loops over lanes are element-wise, so vectorizing them changes nothing.
+constexpr int kLanes = 16;
+inline float add_lanes(float* a) {
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int j = 0; j < w; ++j) a[j] += a[j + w];
+  return a[0];
+}
+// Calls f(i, lane) for i in [0, n), lane = i % kLanes.
+template <class F>
+inline void for_lanes(int64_t n, F&& f) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) f(i + j, j);
+  }
+  for (int j = 0; i + j < n; ++j) f(i + j, j);
+}
 inline float row_sum(const float* p, int64_t n) {
-  float s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += p[i];
-  return s;
+  float a[kLanes] = {};
+  for_lanes(n, [&](int64_t i, int j) { a[j] += p[i]; });
+  return add_lanes(a);
 }
 inline float row_sq_dev(const float* p, int64_t n, float mu) {
-  float s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += (p[i] - mu) * (p[i] - mu);
-  return s;
+  float a[kLanes] = {};
+  for_lanes(n, [&](int64_t i, int j) { a[j] += (p[i] - mu) * (p[i] - mu); });
+  return add_lanes(a);
 }
 // The same two sums with d[i] taken as 0 where the fused activation's output y[i] is clamped:
 // y > lo and y <= hi_in, where hi_in is the float below hi (y < 6 for relu6), or infinity when
@@ -59,22 +79,20 @@ struct RowSums {
 };
 inline RowSums row_backward_sums(const float* d, const float* y, const float* p, int64_t n, float mu, float lo,
                                  float hi) {
-  float s = 0, t = 0;
+  float s[kLanes] = {}, t[kLanes] = {};
   if (y) {
-#pragma omp simd reduction(+ : s, t)
-    for (int64_t i = 0; i < n; ++i) {
+    for_lanes(n, [&](int64_t i, int j) {
       const float di = passes(y[i], lo, hi) ? d[i] : 0.f;
-      s += di;
-      t += di * (p[i] - mu);
-    }
+      s[j] += di;
+      t[j] += di * (p[i] - mu);
+    });
   } else {
-#pragma omp simd reduction(+ : s, t)
-    for (int64_t i = 0; i < n; ++i) {
-      s += d[i];
-      t += d[i] * (p[i] - mu);
-    }
+    for_lanes(n, [&](int64_t i, int j) {
+      s[j] += d[i];
+      t[j] += d[i] * (p[i] - mu);
+    });
   }
-  return {s, t};
+  return {add_lanes(s), add_lanes(t)};
 }
 
 constexpr int64_t kChunk = 4;  // images per partial sum
