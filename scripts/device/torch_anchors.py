@@ -19,8 +19,12 @@ Usage (the device's python3, which has PyTorch with CUDA):
   REF=DIR python3 scripts/device/torch_anchors.py KD_TEACHER.safetensors [EPOCHS]
 REF is the folder holding fmnist_ref_gpu.py and torch_ref.py (a copy of ../shared/reference, which
 does not travel to the device by itself). Env: TEACHER_SEEDS ("0 1 2"), STUDENT_SEEDS ("0 1 2 3 4
-5"), WORKERS_PER_GPU (6), FMNIST_DIR (the reference's data folder), TF32=0 (convolutions in
-full FP32; PyTorch's default, which the anchors ran with, lets cuDNN use TF32, a 10-bit mantissa).
+5"), NO_KD_SEEDS (STUDENT_SEEDS), WORKERS_PER_GPU (6), FMNIST_DIR (the reference's data folder), TF32=0 (convolutions in
+full FP32; PyTorch's default, which the anchors ran with, lets cuDNN use TF32, a 10-bit mantissa),
+TF32=both (teachers in FP32; every student run twice, in FP32 and in TF32, on the same teacher: the
+controlled test of what TF32 does to the students), KD_TEACHER_RUNS=0 (no runs of kd's teacher:
+the first argument is then only the template of the kd model files written for PyTorch's teachers,
+e.g. a `kd train --steps 1` teacher).
 """
 import json, os, sys, time
 
@@ -47,14 +51,14 @@ def smoke_limit():
 def job(spec):
     """One reference run on one GPU; returns the reference's result dict plus the spec."""
     torch.backends.cudnn.benchmark = True  # as fmnist_ref_gpu.py's job()
-    if os.environ.get("TF32", "1") == "0":  # cuDNN convolutions in full FP32 (PyTorch's default is TF32)
-        torch.backends.cudnn.allow_tf32 = False
+    # cuDNN convolutions in TF32 (PyTorch's default) or in full FP32; a worker process runs many jobs
+    torch.backends.cudnn.allow_tf32 = spec["tf32"]
     smoke_limit()
     dev = "cuda:%d" % spec["gpu"] if torch.cuda.is_available() else "cpu"
     if dev != "cpu":
         torch.cuda.set_device(dev)
     r = ref.train(spec["kind"], spec["seed"], spec["epochs"], dev, spec.get("teacher"), 4.0, 0.9, spec.get("save"))
-    r.update({k: spec[k] for k in ("run", "gpu")})
+    r.update({k: spec[k] for k in ("run", "gpu", "tf32")})
     if spec.get("save"):  # a teacher: also as a kd model file
         m = ref.Teacher()
         m.load_state_dict(torch.load(spec["save"], map_location="cpu"))
@@ -70,10 +74,15 @@ def main():
     out = os.environ.get("OUT", "/tmp")
     t_seeds = [int(s) for s in os.environ.get("TEACHER_SEEDS", "0 1 2").split()]
     s_seeds = [int(s) for s in os.environ.get("STUDENT_SEEDS", "0 1 2 3 4 5").split()]
+    no_kd_seeds = [int(s) for s in os.environ.get("NO_KD_SEEDS", " ".join(map(str, s_seeds))).split()]
     smoke_limit()
     gpus = max(1, torch.cuda.device_count())
     per_gpu = int(os.environ.get("WORKERS_PER_GPU", "6"))
-    print(json.dumps({"torch": torch.__version__, "tf32": os.environ.get("TF32", "1") != "0", "gpus": gpus, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    tf32 = os.environ.get("TF32", "1")
+    assert tf32 in ("0", "1", "both"), "TF32 must be 0, 1 or both, not %r" % tf32
+    student_modes = {"0": [False], "1": [True], "both": [False, True]}[tf32]
+    kd_teacher_runs = os.environ.get("KD_TEACHER_RUNS", "1") != "0"
+    print(json.dumps({"torch": torch.__version__, "tf32": tf32, "gpus": gpus, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                       "workers": gpus * per_gpu, "epochs": epochs}), flush=True)
 
     # kd's teacher as a PyTorch state_dict (what the reference's train() loads), checked by evaluating it.
@@ -81,23 +90,28 @@ def main():
     t = ref.Teacher()
     missing, unexpected = t.load_state_dict({k: torch.from_numpy(v) for k, v in kd_state.items()}, strict=False)
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
-    xt, yt = ref.load("test", "cpu")
     kd_pt = os.path.join("/tmp", "kd_teacher.pt")
-    torch.save(t.state_dict(), kd_pt)
-    print(json.dumps({"kd_teacher_acc_in_torch": ref.evaluate(t, xt, yt)}), flush=True)
+    if kd_teacher_runs:
+        xt, yt = ref.load("test", "cpu")
+        torch.save(t.state_dict(), kd_pt)
+        print(json.dumps({"kd_teacher_acc_in_torch": ref.evaluate(t, xt, yt)}), flush=True)
 
     log = open(os.path.join(out, "torch_anchors.jsonl"), "a")
     n = [0]
 
-    def spec(**kw):
-        kw.update(epochs=epochs, gpu=n[0] % gpus, out=out)
+    def spec(tf32, **kw):
+        kw.update(epochs=epochs, gpu=n[0] % gpus, out=out, tf32=tf32)
         n[0] += 1
         return kw
 
-    first = [spec(run="teacher", kind="teacher", seed=s, save="/tmp/torch_teacher_s%d.pt" % s,
+    def students(run, seeds=s_seeds, **kw):
+        return [spec(m, run=run, kind="student", seed=s, **kw) for m in student_modes for s in seeds]
+
+    first = [spec(tf32 == "1", run="teacher", kind="teacher", seed=s, save="/tmp/torch_teacher_s%d.pt" % s,
                   template=kd_teacher) for s in t_seeds]
-    first += [spec(run="kd_of_kd_teacher", kind="student", seed=s, teacher=kd_pt) for s in s_seeds]
-    first += [spec(run="no_kd", kind="student", seed=s) for s in s_seeds]
+    if kd_teacher_runs:
+        first += students("kd_of_kd_teacher", teacher=kd_pt)
+    first += students("no_kd", no_kd_seeds)
     t0 = time.time()
     ctx = mp.get_context("spawn")
     pending = []
@@ -120,7 +134,7 @@ def main():
                 if r["run"] == "teacher" and r["seed"] == t_seeds[0] and not later_submitted:
                     later_submitted = True
                     tp = "/tmp/torch_teacher_s%d.pt" % t_seeds[0]
-                    later = [spec(run="kd_of_torch_teacher", kind="student", seed=s, teacher=tp) for s in s_seeds]
+                    later = students("kd_of_torch_teacher", teacher=tp)
                     pending += [pool.apply_async(job, (s,)) for s in later]
 
 
