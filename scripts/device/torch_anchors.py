@@ -24,8 +24,12 @@ full FP32; PyTorch's default, which the anchors ran with, lets cuDNN use TF32, a
 TF32=both (teachers in FP32; every student run twice, in FP32 and in TF32, on the same teacher: the
 controlled test of what TF32 does to the students), KD_TEACHER_RUNS=0 (no runs of kd's teacher:
 the first argument is then only the template of the kd model files written for PyTorch's teachers,
-e.g. a `kd train --steps 1` teacher).
+e.g. a `kd train --steps 1` teacher), STREAM=kd|both (the students' data stream: "torch", the
+default, is the reference's own; "kd" trains them on exactly kd's stream, the images of each step
+and their crops and flips as `kd train --seed S` draws them (scripts/kd_data_stream.py); "both" runs
+every student on each: tells a difference in kd's data stream from one in its arithmetic).
 """
+import contextlib
 import json, os, sys, time
 
 import torch
@@ -48,6 +52,39 @@ def smoke_limit():
         ref._limited = True
 
 
+@contextlib.contextmanager
+def kd_data_stream(seed):
+    """Within it, the reference's train() draws kd's data stream for `seed`: its one
+    torch.randperm a epoch returns kd's epoch order, and its augment() crops and flips each batch
+    as kd's loader does (the epoch and batch counted by the calls)."""
+    import kd_data_stream as ks
+    at = {"epoch": -1, "batch": 0}
+    real_randperm, real_augment = torch.randperm, ref.augment
+
+    def randperm(n, device=None, generator=None, **kw):
+        at["epoch"] += 1
+        at["batch"] = 0
+        return torch.tensor(ks.epoch_order(seed, at["epoch"], n), device=device)
+
+    def augment(x, g):
+        d = torch.tensor(ks.augment_draws(seed, at["epoch"], at["batch"], x.shape[0]), device=x.device)
+        at["batch"] += 1
+        n, ar = x.shape[0], torch.arange(28, device=x.device)
+        xp = torch.nn.functional.pad(x, (2, 2, 2, 2))  # as the reference: zeros in normalised space
+        rows = (d[:, 0, None] + ar[None, :])[:, :, None].expand(n, 28, 28)
+        cols = (d[:, 1, None] + ar[None, :])[:, None, :].expand(n, 28, 28)
+        out = xp[torch.arange(n, device=x.device)[:, None, None], 0, rows, cols][:, None]
+        flip = d[:, 2].bool()
+        out[flip] = out[flip].flip(-1)
+        return out
+
+    torch.randperm, ref.augment = randperm, augment
+    try:
+        yield
+    finally:
+        torch.randperm, ref.augment = real_randperm, real_augment
+
+
 def job(spec):
     """One reference run on one GPU; returns the reference's result dict plus the spec."""
     torch.backends.cudnn.benchmark = True  # as fmnist_ref_gpu.py's job()
@@ -57,8 +94,11 @@ def job(spec):
     dev = "cuda:%d" % spec["gpu"] if torch.cuda.is_available() else "cpu"
     if dev != "cpu":
         torch.cuda.set_device(dev)
-    r = ref.train(spec["kind"], spec["seed"], spec["epochs"], dev, spec.get("teacher"), 4.0, 0.9, spec.get("save"))
+    stream = kd_data_stream(spec["seed"]) if spec.get("stream") == "kd" else contextlib.nullcontext()
+    with stream:
+        r = ref.train(spec["kind"], spec["seed"], spec["epochs"], dev, spec.get("teacher"), 4.0, 0.9, spec.get("save"))
     r.update({k: spec[k] for k in ("run", "gpu", "tf32")})
+    r["stream"] = spec.get("stream", "torch")
     if spec.get("save"):  # a teacher: also as a kd model file
         m = ref.Teacher()
         m.load_state_dict(torch.load(spec["save"], map_location="cpu"))
@@ -81,8 +121,11 @@ def main():
     tf32 = os.environ.get("TF32", "1")
     assert tf32 in ("0", "1", "both"), "TF32 must be 0, 1 or both, not %r" % tf32
     student_modes = {"0": [False], "1": [True], "both": [False, True]}[tf32]
+    stream = os.environ.get("STREAM", "torch")
+    assert stream in ("torch", "kd", "both"), "STREAM must be torch, kd or both, not %r" % stream
+    streams = ["torch", "kd"] if stream == "both" else [stream]
     kd_teacher_runs = os.environ.get("KD_TEACHER_RUNS", "1") != "0"
-    print(json.dumps({"torch": torch.__version__, "tf32": tf32, "gpus": gpus, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    print(json.dumps({"torch": torch.__version__, "tf32": tf32, "stream": stream, "gpus": gpus, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                       "workers": gpus * per_gpu, "epochs": epochs}), flush=True)
 
     # kd's teacher as a PyTorch state_dict (what the reference's train() loads), checked by evaluating it.
@@ -105,7 +148,8 @@ def main():
         return kw
 
     def students(run, seeds=s_seeds, **kw):
-        return [spec(m, run=run, kind="student", seed=s, **kw) for m in student_modes for s in seeds]
+        return [spec(m, run=run, kind="student", seed=s, stream=st, **kw)
+                for st in streams for m in student_modes for s in seeds]
 
     first = [spec(tf32 == "1", run="teacher", kind="teacher", seed=s, save="/tmp/torch_teacher_s%d.pt" % s,
                   template=kd_teacher) for s in t_seeds]
