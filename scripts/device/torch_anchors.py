@@ -54,9 +54,9 @@ def smoke_limit():
 
 @contextlib.contextmanager
 def kd_data_stream(seed):
-    """Within it, the reference's train() draws kd's data stream for `seed`: its one
-    torch.randperm a epoch returns kd's epoch order, and its augment() crops and flips each batch
-    as kd's loader does (the epoch and batch counted by the calls)."""
+    """Within it, the reference's train() draws kd's data stream for `seed`: the one torch.randperm
+    it calls each epoch returns kd's epoch order, and its augment() crops and flips each batch as
+    kd's loader does (epoch and batch counted by the calls; a worker runs jobs one after another)."""
     import kd_data_stream as ks
     at = {"epoch": -1, "batch": 0}
     real_randperm, real_augment = torch.randperm, ref.augment
