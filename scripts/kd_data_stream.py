@@ -3,7 +3,7 @@
 how they are cropped and flipped, bit for bit as data/loader.cpp, data/augment.cpp and core/rng.cpp
 make them (xoshiro256** seeded through SplitMix64; a Fisher-Yates shuffle each epoch; per image a
 crop offset in 0..4 per axis and a flip with p 1/2). With it the PyTorch reference can be trained
-on exactly kd's data stream (scripts/device/torch_anchors.py, DATA_STREAM=kd), which tells a
+on exactly kd's data stream (scripts/device/torch_anchors.py, STREAM=kd), which tells a
 difference in the stream from one in the arithmetic.
   epoch_order(seed, epoch, n)          the visiting order of the n training images in an epoch
   augment_draws(seed, epoch, i, size)  (oy, ox, flip) of each image of batch i, in batch order
@@ -87,9 +87,10 @@ def augment_draws(seed, epoch, i, size):
 def check(dump, seed):
     """Compares with a dump of kd's batches 0, 5 and 467 of epochs 0 and 7 (rows int64, images f32)."""
     import gzip
-    import struct
+    import os
     import numpy as np
-    with gzip.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") as f:
+    data = os.environ.get("FMNIST_DIR", "/usr/share/datasets/fashion-mnist")
+    with gzip.open(os.path.join(data, "train-images-idx3-ubyte.gz")) as f:
         f.read(16)
         imgs = np.frombuffer(f.read(), np.uint8).reshape(-1, 28, 28)
     x = ((imgs.astype(np.float32) / np.float32(255.0)) - np.float32(0.2860)) / np.float32(0.3530)
