@@ -84,12 +84,13 @@ TEST_CASE("student: one SGD step equals PyTorch's") {
 
 TEST_CASE("teacher: one SGD step equals PyTorch's") {
   // The student's tolerance. It was 1e-4 / 5e-5 from session 1, for a ~1e-3 difference in the
-  // first blocks' gradients (BN biases most). The cause (session 17): batch norm's row sums were
-  // left to `omp simd reduction`, which the -O3 build vectorized and the sanitizer build (-O2)
-  // summed sequentially, and the teacher's near-constant channels amplify that rounding. With
-  // the lanes written out (nn/ops/batchnorm.cpp) every build meets this tolerance; the worst
-  // element sits at ~0.4 of it (the native build; the step's weight changes agree within 3.4e-5
-  // of each tensor's largest change).
+  // first blocks' gradients (BN biases most). Session 17 found one such cause: batch norm's row
+  // sums were left to `omp simd reduction`, which the -O3 build vectorized and the sanitizer
+  // build (-O2) summed sequentially, and the teacher's near-constant channels amplify that
+  // rounding (whether session 1's -O3 difference had the same cause was not bisected). With the
+  // lanes written out (nn/ops/batchnorm.cpp) every build meets this tolerance; the worst element
+  // sits at ~0.4 of it (the native build; the step's weight changes agree within 3.4e-5 of each
+  // tensor's largest change).
   run_step_case("step_teacher.safetensors", {{"family", "resnet"}}, 1e-5, 2e-6);
 }
 
