@@ -46,7 +46,7 @@ int cmd_distill(int argc, char** argv) {
   if (auto resume = a.str("--resume")) {
     for (const char* f : {"--config", "--epochs", "--seed", "--temperature", "--alpha", "--train-limit", "--steps",
                           "--data", "--out"})
-      KD_CHECK(!a.has(f), "kd distill: ", f, " cannot be combined with --resume (the run's config is in its checkpoint)");
+      KD_CHECK(!a.has(f), f, " cannot be combined with --resume (the run's config is in its checkpoint)");
     nlohmann::json rec = checkpoint_objective(*resume);
     KD_CHECK(!rec.is_null(), *resume, "/checkpoint.safetensors: not a distillation run (resume it with kd train)");
     where = *resume + "/checkpoint.safetensors (metadata 'objective')";
@@ -54,7 +54,7 @@ int cmd_distill(int argc, char** argv) {
     o.out_dir = *resume, o.resume = true;
   } else {
     auto cfg = a.str("--config");
-    KD_CHECK(cfg, "kd distill: --config FILE is required (e.g. configs/distill.json), or --resume DIR");
+    KD_CHECK(cfg, "--config FILE is required (e.g. configs/distill.json), or --resume DIR");
     c = distill::DistillConfig::load(*cfg);
     where = *cfg;
     TrainConfig& s = c.student;

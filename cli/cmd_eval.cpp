@@ -19,10 +19,10 @@ int cmd_eval(int argc, char** argv) {
           {"--threads", "N", "OpenMP threads"},
           {"--json", "", "print one JSON object instead of text"}});
   if (!a.parse(argc, argv, 2)) return 0;
-  KD_CHECK(a.has("--model"), "kd eval: --model FILE is required");
+  KD_CHECK(a.has("--model"), "--model FILE is required");
   apply_threads(a);
   const std::string split = a.str_or("--split", "test");
-  KD_CHECK(split == "test" || split == "train", "kd eval: --split '", split, "', allowed: test, train");
+  KD_CHECK(split == "test" || split == "train", "--split '", split, "', allowed: test, train");
   Dataset d = load_mnist_like(a.str_or("--data", kFashionMnistDir), split == "train");
   if (auto n = a.integer("--limit", 1, int64_t(1) << 40)) d = take_first(d, *n);
   EvalResult r;

@@ -105,7 +105,7 @@ int cmd_pipeline(int argc, char** argv) {
           {"--threads", "N", "OpenMP threads (default: all cores)"}});
   if (!a.parse(argc, argv, 2)) return 0;
   auto cfg = a.str("--config");
-  KD_CHECK(cfg, "kd pipeline: --config FILE is required (e.g. configs/pipeline-quick.json)");
+  KD_CHECK(cfg, "--config FILE is required (e.g. configs/pipeline-quick.json)");
   apply_threads(a);
   PipelineConfig p = PipelineConfig::load(*cfg);
   if (auto o = a.str("--out")) p.out = *o;

@@ -101,7 +101,7 @@ int cmd_prune(int argc, char** argv) {
           {"--config", "FILE", "pruning config (required)"},
           {"--threads", "N", "OpenMP threads (default: all cores)"}});
   if (!a.parse(argc, argv, 2)) return 0;
-  KD_CHECK(a.has("--model") && a.has("--config"), "kd prune: --model FILE and --config FILE are required");
+  KD_CHECK(a.has("--model") && a.has("--config"), "--model FILE and --config FILE are required");
   apply_threads(a);
   PruneConfig c = PruneConfig::load(*a.str("--config"));
   Model m = load_model(*a.str("--model"));

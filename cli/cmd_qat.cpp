@@ -73,7 +73,7 @@ int cmd_qat(int argc, char** argv) {
   TrainOptions o;
   o.checkpoint_every = a.integer("--checkpoint-every", 1, int64_t(1) << 40).value_or(0);
   if (auto dir = a.str("--resume")) {
-    KD_CHECK(!a.has("--config"), "kd qat: --config cannot be combined with --resume (the run's config is in its checkpoint)");
+    KD_CHECK(!a.has("--config"), "--config cannot be combined with --resume (the run's config is in its checkpoint)");
     const nlohmann::json rec = checkpoint_objective(*dir);
     KD_CHECK(rec.is_object() && rec.contains("qat"), *dir, "/checkpoint.safetensors: not a QAT run");
     q = QatConfig::from_json(rec["qat"], *dir + "/checkpoint.safetensors (metadata 'objective')");
@@ -81,7 +81,7 @@ int cmd_qat(int argc, char** argv) {
     o.resume = true;
   } else {
     auto cfg = a.str("--config");
-    KD_CHECK(cfg, "kd qat: --config FILE is required, or --resume DIR");
+    KD_CHECK(cfg, "--config FILE is required, or --resume DIR");
     q = QatConfig::from_json(read_json_file(*cfg), *cfg);
   }
   o.out_dir = q.out;

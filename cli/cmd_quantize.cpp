@@ -36,7 +36,7 @@ int cmd_quantize(int argc, char** argv) {
           {"--limit", "N", "evaluate on the first N test images only"},
           {"--threads", "N", "OpenMP threads"}});
   if (!a.parse(argc, argv, 2)) return 0;
-  KD_CHECK(a.has("--model"), "kd quantize: --model FILE is required");
+  KD_CHECK(a.has("--model"), "--model FILE is required");
   apply_threads(a);
   const std::string in = *a.str("--model");
   std::string out = a.str_or("--out", "");
@@ -51,7 +51,7 @@ int cmd_quantize(int argc, char** argv) {
   quant::ConvertOptions opt;
   opt.observer = quant::observer_kind(a.str_or("--observer", "minmax"));
   opt.first_fp32 = !a.has("--int8-first");
-  KD_CHECK(!quant::is_int8_file(in), "kd quantize: ", in, " is already an INT8 model (kd quantize takes an FP32 model)");
+  KD_CHECK(!quant::is_int8_file(in), in, " is already an INT8 model (kd quantize takes an FP32 model)");
   Model m = load_model(in);
   const std::string dir = a.str_or("--data", kFashionMnistDir);
   const Tensor calib = normalize(take_first(load_mnist_like(dir, true), n_calib).images);

@@ -29,8 +29,8 @@ int cmd_slim(int argc, char** argv) {
           {"--threads", "N", "OpenMP threads"}});
   if (!a.parse(argc, argv, 2)) return 0;
   auto file = a.str("--model");
-  KD_CHECK(file, "kd slim: --model FILE is required");
-  KD_CHECK(!(a.has("--width") && a.has("--budget-ms")), "kd slim: give --width or --budget-ms, not both");
+  KD_CHECK(file, "--model FILE is required");
+  KD_CHECK(!(a.has("--width") && a.has("--budget-ms")), "give --width or --budget-ms, not both");
   apply_threads(a);
   SlimmableModel s = SlimmableModel::load(*file);
   const int64_t reps = a.integer("--reps", 1, 1000000).value_or(200);
@@ -55,16 +55,15 @@ int cmd_slim(int argc, char** argv) {
   int pick = -1;
   if (auto b = a.number("--budget-ms", 0, 1e6)) {
     pick = distill::widest_within_budget(lat, *b);
-    KD_CHECK(pick >= 0, "kd slim: no width runs within ", *b, " ms here (the narrowest takes ", lat.back(), " ms)");
+    KD_CHECK(pick >= 0, "no width runs within ", *b, " ms here (the narrowest takes ", lat.back(), " ms)");
     std::printf("budget %.3f ms: width %g (%.3f ms median, %d threads)\n", *b, s.widths[pick], lat[pick], num_threads());
   } else if (auto w = a.number("--width", 0, 16)) {
     for (size_t i = 0; i < s.widths.size(); ++i)
       if (s.widths[i] == *w) pick = int(i);
-    KD_CHECK(pick >= 0, "kd slim: width ", *w, " is not one of the model's widths ",
-             nlohmann::json(s.widths).dump());
+    KD_CHECK(pick >= 0, "width ", *w, " is not one of the model's widths ", nlohmann::json(s.widths).dump());
   }
   if (auto out = a.str("--out")) {
-    KD_CHECK(pick >= 0, "kd slim: --out needs --width or --budget-ms to pick a width");
+    KD_CHECK(pick >= 0, "--out needs --width or --budget-ms to pick a width");
     save_model(*out, s.nets[pick], {{"slimmable_source", *file}, {"width", std::to_string(s.widths[pick])}});
     std::printf("width %g written to %s\n", s.widths[pick], out->c_str());
   }

@@ -56,13 +56,13 @@ int cmd_train(int argc, char** argv) {
   if (resume) {
     for (const char* f : {"--config", "--epochs", "--batch", "--lr", "--seed", "--data", "--train-limit", "--init",
                           "--steps", "--no-shuffle", "--augment", "--out", "--skip-nonfinite"})
-      KD_CHECK(!a.has(f), "kd train: ", f, " cannot be combined with --resume (the run's config is in its checkpoint)");
+      KD_CHECK(!a.has(f), f, " cannot be combined with --resume (the run's config is in its checkpoint)");
     apply_threads(a);
     TrainConfig c = checkpoint_config(*resume);
     Model m = Model::create(build_model(c.model, *resume + "/checkpoint.safetensors"), c.seed);
     return run_training(m, c, *resume, true, every);
   }
-  KD_CHECK(cfg_path, "kd train: --config FILE is required (e.g. configs/student.json), or --resume DIR");
+  KD_CHECK(cfg_path, "--config FILE is required (e.g. configs/student.json), or --resume DIR");
   TrainConfig c = TrainConfig::load(*cfg_path);
   if (auto v = a.integer("--epochs", 1, 100000)) c.epochs = *v;
   if (auto v = a.integer("--batch", 1, 1 << 20)) c.batch = *v;
@@ -74,7 +74,7 @@ int cmd_train(int argc, char** argv) {
   if (a.has("--no-shuffle")) c.shuffle = false;
   if (a.has("--skip-nonfinite")) c.on_nonfinite = "skip";
   if (auto v = a.str("--augment")) {
-    KD_CHECK(*v == "none" || *v == "crop_flip", "kd train: --augment '", *v, "', allowed: crop_flip, none");
+    KD_CHECK(*v == "none" || *v == "crop_flip", "--augment '", *v, "', allowed: crop_flip, none");
     c.augment = *v;
   }
   apply_threads(a);

@@ -73,8 +73,9 @@ Int8Model plan_int8(const Model& m, bool first_fp32) {
       const Tensor& w = m.params.at(n.name + ".weight").value();
       u.C = in[0], u.H = in[1], u.W = in[2], u.O = w.size(0), u.kh = w.size(2), u.kw = w.size(3);
       u.stride = n.attrs["stride"], u.pad = n.attrs["padding"], u.groups = n.attrs["groups"];
-      KD_CHECK(u.groups == 1 || (u.groups == u.C && u.O == u.C), "kd quantize: node '", n.name, "': grouped conv with ",
-               u.groups, " groups is not supported by the INT8 runtime (only dense and depthwise)");
+      KD_CHECK(u.groups == 1 || (u.groups == u.C && u.O == u.C), "int8 conversion: node '", n.name,
+               "': grouped conv with ", u.groups,
+               " groups is not supported by the INT8 runtime (only dense and depthwise)");
       u.Ho = (u.H + 2 * u.pad - u.kh) / u.stride + 1, u.Wo = (u.W + 2 * u.pad - u.kw) / u.stride + 1;
       const Node* bn = sole_reader(idx, "batchnorm2d");
       const Node* act = bn ? sole_reader(idx + 1, "relu", "relu6") : sole_reader(idx, "relu", "relu6");
@@ -99,14 +100,14 @@ Int8Model plan_int8(const Model& m, bool first_fp32) {
       u.C = in[0], u.H = in[1], u.W = in[2], u.O = in[0], u.Ho = 1, u.Wo = 1;
       u.name = n.name;
     } else if (n.op == "linear") {
-      KD_CHECK(n.name == g.output, "kd quantize: node '", n.name,
+      KD_CHECK(n.name == g.output, "int8 conversion: node '", n.name,
                "': a linear layer is supported only as the model's last node (it stays FP32)");
       u.kind = Int8Unit::Kind::linear_fp32;
       u.O = m.params.at(n.name + ".weight").value().size(0);
       u.name = n.name;
       q.classes = u.O;
     } else {
-      fail("kd quantize: node '", n.name, "': op '", n.op,
+      fail("int8 conversion: node '", n.name, "': op '", n.op,
            "' is not supported by the INT8 runtime (supported: conv2d [+batchnorm2d] [+relu|relu6], add [+relu], "
            "global_avgpool, flatten, dropout, a final linear)");
     }
@@ -114,7 +115,7 @@ Int8Model plan_int8(const Model& m, bool first_fp32) {
     if (u.name != n.name) unit_of[n.name] = int(q.units.size());
     q.units.push_back(std::move(u));
   }
-  KD_CHECK(!q.units.empty() && q.units.back().kind == Int8Unit::Kind::linear_fp32, "kd quantize: the model '",
+  KD_CHECK(!q.units.empty() && q.units.back().kind == Int8Unit::Kind::linear_fp32, "int8 conversion: the model '",
            g.output, "' must end in a linear layer (the INT8 runtime returns its FP32 logits)");
   return q;
 }

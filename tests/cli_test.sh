@@ -26,6 +26,9 @@ expect 0 "commands:" -- --help
 expect 2 "unknown command" -- frobnicate
 expect 1 "unknown argument '--epoch'" -- train --config configs/student.json --epoch 3
 expect 1 "--config FILE is required" -- train
+# The command is named once: main() prefixes "kd <command>: ", the messages must not repeat it.
+expect_re 1 "^kd train: --config FILE is required" -- train
+expect_re 1 "^kd distill: --config FILE is required" -- distill
 expect 1 "missing.json" -- train --config "$tmp/missing.json"
 echo '{"model": {"family": "resnet"}, "recipe": {"epoch": 3}}' >"$tmp/typo.json"
 expect 1 "'recipe.epoch' is not a known key" -- train --config "$tmp/typo.json"
@@ -59,6 +62,7 @@ KD_KERNELS=ref expect 0 "selected: ref (from KD_KERNELS)" -- info --kernels
 # Resume and run-time failures.
 expect 1 "nothing to resume" -- train --resume "$tmp/nowhere"
 expect 1 "--config cannot be combined with --resume" -- train --resume "$tmp/run" --config configs/student.json
+expect_re 1 "^kd distill: --data cannot be combined" -- distill --resume "$tmp/run" --data /nowhere
 head -c 1000 "$tmp/run/checkpoint.safetensors" >"$tmp/trunc.safetensors"
 expect 1 "trunc.safetensors" -- info --model "$tmp/trunc.safetensors"
 expect 1 "its graph differs" -- train --config configs/teacher.json --init "$tmp/run/model.safetensors" --steps 1
