@@ -9,7 +9,9 @@ the teacher from the student training: the reference student distilled from a te
 trained (loaded from kd's safetensors into the reference Teacher). Jobs, in this order:
   teacher seeds TEACHER_SEEDS (PyTorch recipe), each saved as a kd model file (the kd teacher's
       header with PyTorch's values, so that `kd distill` can load it);
-  KD students (T 4, alpha 0.9) of kd's teacher, seeds STUDENT_SEEDS;
+  KD students (T 4, alpha 0.9) of kd's teacher, seeds STUDENT_SEEDS (run "kd_of_kd_teacher": the
+      teacher is whatever kd-format teacher file the first argument names, also a PyTorch teacher
+      written as a kd file by an earlier call, e.g. to run more students of it without retraining it);
   students without KD, seeds STUDENT_SEEDS;
   KD students of PyTorch's teacher of the first teacher seed, seeds STUDENT_SEEDS (started once that
       teacher exists; none when TEACHER_SEEDS is empty).
