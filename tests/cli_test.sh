@@ -29,6 +29,7 @@ expect 1 "--config FILE is required" -- train
 # The command is named once: main() prefixes "kd <command>: ", the messages must not repeat it.
 expect_re 1 "^kd train: --config FILE is required" -- train
 expect_re 1 "^kd distill: --config FILE is required" -- distill
+expect_re 1 "^kd bench: --config FILE is required \\(kd bench train\\)" -- bench train
 expect 1 "missing.json" -- train --config "$tmp/missing.json"
 echo '{"model": {"family": "resnet"}, "recipe": {"epoch": 3}}' >"$tmp/typo.json"
 expect 1 "'recipe.epoch' is not a known key" -- train --config "$tmp/typo.json"
