@@ -38,13 +38,13 @@ bool Args::parse(int argc, char** argv, int first) {
     const Flag* f = nullptr;
     for (const Flag& g : flags_)
       if (g.name == a) f = &g;
-    KD_CHECK(f, "kd ", command_, ": unknown argument '", a, "' (see kd ", command_, " --help)");
+    KD_CHECK(f, "unknown argument '", a, "' (see kd ", command_, " --help)");
     if (f->value.empty()) {
-      KD_CHECK(!inline_val, "kd ", command_, ": ", a, " takes no value");
+      KD_CHECK(!inline_val, a, " takes no value");
       values_[a] = "1";
     } else {
       if (!inline_val) {
-        KD_CHECK(i + 1 < argc, "kd ", command_, ": ", a, " needs a value (", f->value, ")");
+        KD_CHECK(i + 1 < argc, a, " needs a value (", f->value, ")");
         val = argv[++i];
       }
       values_[a] = val;
@@ -66,8 +66,7 @@ std::optional<int64_t> Args::integer(const std::string& name, int64_t lo, int64_
   if (!s) return std::nullopt;
   char* end = nullptr;
   long long v = std::strtoll(s->c_str(), &end, 10);
-  KD_CHECK(!s->empty() && *end == '\0' && v >= lo && v <= hi, "kd ", command_, ": ", name, " '", *s,
-           "' must be an integer in ", lo, "..", hi);
+  KD_CHECK(!s->empty() && *end == '\0' && v >= lo && v <= hi, name, " '", *s, "' must be an integer in ", lo, "..", hi);
   return v;
 }
 
@@ -76,8 +75,7 @@ std::optional<double> Args::number(const std::string& name, double lo, double hi
   if (!s) return std::nullopt;
   char* end = nullptr;
   double v = std::strtod(s->c_str(), &end);
-  KD_CHECK(!s->empty() && *end == '\0' && v >= lo && v <= hi, "kd ", command_, ": ", name, " '", *s,
-           "' must be a number in ", lo, "..", hi);
+  KD_CHECK(!s->empty() && *end == '\0' && v >= lo && v <= hi, name, " '", *s, "' must be a number in ", lo, "..", hi);
   return v;
 }
 
