@@ -16,19 +16,13 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "shared", "reference"))
 import fmnist_ref_gpu as ref  # noqa: E402  (the reference recipe and models)
-import kd_safetensors  # noqa: E402  (beside this script)
-
-
-def load_safetensors(path):
-    return {k: torch.from_numpy(v) for k, v in kd_safetensors.read(path)[1].items()}
+import kd_torch  # noqa: E402  (beside this script)
 
 
 def main():
     path, epochs, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 2)
-    teacher = ref.Teacher()
-    missing, unexpected = teacher.load_state_dict(load_safetensors(path), strict=False)
-    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    teacher = kd_torch.load_into(ref.Teacher(), path)
     xt, yt = ref.load("test", "cpu")
     print(json.dumps({"teacher_acc": ref.evaluate(teacher, xt, yt)}), flush=True)
     with tempfile.TemporaryDirectory() as d:

@@ -28,14 +28,12 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import fmnist_ref_gpu as ref  # noqa: E402
 import kd_safetensors  # noqa: E402
+import kd_torch  # noqa: E402
 
 
 def torch_step(state, x, y, dtype):
     """The state after one recipe step in PyTorch, at the given precision."""
-    m = ref.Student().to(dtype)
-    missing, unexpected = m.load_state_dict({k: torch.from_numpy(v).to(dtype) for k, v in state.items()}, strict=False)
-    # Only BN's step counters are absent from kd files: any other gap would leave a random tensor.
-    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    m = kd_torch.load_into(ref.Student().to(dtype), {k: torch.from_numpy(v).to(dtype) for k, v in state.items()})
     m.train()
     opt = torch.optim.SGD(m.parameters(), lr=0.1 / 25, momentum=0.95, nesterov=True, weight_decay=5e-4)
     loss = F.cross_entropy(m(x.to(dtype)), y)

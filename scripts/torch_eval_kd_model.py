@@ -16,7 +16,7 @@ os.environ.setdefault("THREADS", "2")
 sys.path.insert(0, os.environ.get("REF", os.path.join(HERE, "..", "..", "shared", "reference")))
 import fmnist_ref_gpu as ref  # noqa: E402
 sys.path.insert(0, HERE)
-import kd_safetensors  # noqa: E402
+import kd_torch  # noqa: E402
 
 
 def main():
@@ -24,14 +24,14 @@ def main():
         sys.exit(__doc__)
     xt, yt = ref.load("test", "cpu")
     for path in sys.argv[1:]:
-        state = {k: torch.from_numpy(v) for k, v in kd_safetensors.read(path)[1].items()}
+        state = kd_torch.state_of(path)
         for family in (ref.Student, ref.Teacher):
             m = family()
             if set(m.state_dict()) - {k for k in m.state_dict() if k.endswith("num_batches_tracked")} == set(state):
                 break
         else:
             sys.exit("%s: its tensors match neither the reference Student nor Teacher" % path)
-        m.load_state_dict(state, strict=False)
+        kd_torch.load_into(m, state)
         print("%s: %s, test accuracy %.2f%%" % (path, family.__name__, ref.evaluate(m, xt, yt)), flush=True)
 
 

@@ -29,7 +29,10 @@ the first argument is then only the template of the kd model files written for P
 e.g. a `kd train --steps 1` teacher), STREAM=kd|both (the students' data stream: "torch", the
 default, is the reference's own; "kd" trains them on exactly kd's stream, the images of each step
 and their crops and flips as `kd train --seed S` draws them (scripts/kd_data_stream.py); "both" runs
-every student on each: tells a difference in kd's data stream from one in its arithmetic).
+every student on each: tells a difference in kd's data stream from one in its arithmetic), INIT=kd
+(the students start from kd's initial weights for their seed, as `kd distill --seed S` draws them
+(scripts/kd_torch.py's kd_init), instead of torch's draws of the same distribution; with STREAM=kd a
+student then differs from kd's run of its seed only in the arithmetic).
 """
 import contextlib
 import json, os, sys, time
@@ -43,6 +46,7 @@ import fmnist_ref_gpu as ref  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import kd_safetensors  # noqa: E402  (scripts/kd_safetensors.py)
+import kd_torch  # noqa: E402  (scripts/kd_torch.py)
 
 
 def smoke_limit():
@@ -87,6 +91,18 @@ def kd_data_stream(seed):
         torch.randperm, ref.augment = real_randperm, real_augment
 
 
+@contextlib.contextmanager
+def kd_student_init(seed):
+    """Within it, the reference's train() builds its Student with kd's initial weights for `seed`. The
+    Student is still built by torch first, so torch's random stream is used as without it."""
+    real = ref.Student
+    ref.Student = lambda: kd_torch.kd_init(real(), seed)
+    try:
+        yield
+    finally:
+        ref.Student = real
+
+
 def job(spec):
     """One reference run on one GPU; returns the reference's result dict plus the spec."""
     torch.backends.cudnn.benchmark = True  # as fmnist_ref_gpu.py's job()
@@ -97,10 +113,12 @@ def job(spec):
     if dev != "cpu":
         torch.cuda.set_device(dev)
     stream = kd_data_stream(spec["seed"]) if spec.get("stream") == "kd" else contextlib.nullcontext()
-    with stream:
+    init = kd_student_init(spec["seed"]) if spec.get("init") == "kd" else contextlib.nullcontext()
+    with stream, init:
         r = ref.train(spec["kind"], spec["seed"], spec["epochs"], dev, spec.get("teacher"), 4.0, 0.9, spec.get("save"))
     r.update({k: spec[k] for k in ("run", "gpu", "tf32")})
     r["stream"] = spec.get("stream", "torch")
+    r["init"] = spec.get("init", "torch")
     if spec.get("save"):  # a teacher: also as a kd model file
         m = ref.Teacher()
         m.load_state_dict(torch.load(spec["save"], map_location="cpu"))
@@ -126,15 +144,14 @@ def main():
     stream = os.environ.get("STREAM", "torch")
     assert stream in ("torch", "kd", "both"), "STREAM must be torch, kd or both, not %r" % stream
     streams = ["torch", "kd"] if stream == "both" else [stream]
+    init = os.environ.get("INIT", "torch")
+    assert init in ("torch", "kd"), "INIT must be torch or kd, not %r" % init
     kd_teacher_runs = os.environ.get("KD_TEACHER_RUNS", "1") != "0"
-    print(json.dumps({"torch": torch.__version__, "tf32": tf32, "stream": stream, "gpus": gpus, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    print(json.dumps({"torch": torch.__version__, "tf32": tf32, "stream": stream, "init": init, "gpus": gpus, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                       "workers": gpus * per_gpu, "epochs": epochs}), flush=True)
 
     # kd's teacher as a PyTorch state_dict (what the reference's train() loads), checked by evaluating it.
-    _, kd_state = kd_safetensors.read(kd_teacher)
-    t = ref.Teacher()
-    missing, unexpected = t.load_state_dict({k: torch.from_numpy(v) for k, v in kd_state.items()}, strict=False)
-    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    t = kd_torch.load_into(ref.Teacher(), kd_teacher)
     kd_pt = os.path.join("/tmp", "kd_teacher.pt")
     if kd_teacher_runs:
         xt, yt = ref.load("test", "cpu")
@@ -150,7 +167,7 @@ def main():
         return kw
 
     def students(run, seeds=s_seeds, **kw):
-        return [spec(m, run=run, kind="student", seed=s, stream=st, **kw)
+        return [spec(m, run=run, kind="student", seed=s, stream=st, init=init, **kw)
                 for st in streams for m in student_modes for s in seeds]
 
     first = [spec(tf32 == "1", run="teacher", kind="teacher", seed=s, save="/tmp/torch_teacher_s%d.pt" % s,
