@@ -35,7 +35,7 @@ every student on each: tells a difference in kd's data stream from one in its ar
 student then differs from kd's run of its seed only in the arithmetic).
 """
 import contextlib
-import json, os, sys, time
+import json, os, sys, tempfile, time
 
 import torch
 import torch.multiprocessing as mp
@@ -152,7 +152,10 @@ def main():
 
     # kd's teacher as a PyTorch state_dict (what the reference's train() loads), checked by evaluating it.
     t = kd_torch.load_into(ref.Teacher(), kd_teacher)
-    kd_pt = os.path.join("/tmp", "kd_teacher.pt")
+    # Files for the workers in a folder of this call's own: two calls side by side (e.g. INIT=kd and
+    # INIT=torch at once) must not overwrite each other's teacher while a worker reads it.
+    work = tempfile.mkdtemp(prefix="torch_anchors_")
+    kd_pt = os.path.join(work, "kd_teacher.pt")
     if kd_teacher_runs:
         xt, yt = ref.load("test", "cpu")
         torch.save(t.state_dict(), kd_pt)
@@ -170,7 +173,7 @@ def main():
         return [spec(m, run=run, kind="student", seed=s, stream=st, init=init, **kw)
                 for st in streams for m in student_modes for s in seeds]
 
-    first = [spec(tf32 == "1", run="teacher", kind="teacher", seed=s, save="/tmp/torch_teacher_s%d.pt" % s,
+    first = [spec(tf32 == "1", run="teacher", kind="teacher", seed=s, save=os.path.join(work, "torch_teacher_s%d.pt" % s),
                   template=kd_teacher) for s in t_seeds]
     if kd_teacher_runs:
         first += students("kd_of_kd_teacher", teacher=kd_pt)
@@ -196,7 +199,7 @@ def main():
                 log.flush()
                 if r["run"] == "teacher" and r["seed"] == t_seeds[0] and not later_submitted:
                     later_submitted = True
-                    tp = "/tmp/torch_teacher_s%d.pt" % t_seeds[0]
+                    tp = os.path.join(work, "torch_teacher_s%d.pt" % t_seeds[0])
                     later = students("kd_of_torch_teacher", teacher=tp)
                     pending += [pool.apply_async(job, (s,)) for s in later]
 
