@@ -10,12 +10,14 @@ measured against the same step in float64:
       --threads 1 --out DIR        # one plain step on the first 128 training images
   late_step_check.py MODEL DIR/model.safetensors
 
-The step is the recipe's first (OneCycle at step 0 of 30 epochs: lr 0.1 / 25 = 0.004, momentum
-0.95; SGD nesterov, weight decay 5e-4, a fresh momentum buffer). For each tensor it prints
+The step is the recipe's first, read from the training config (CONFIG, default
+configs/student.json; OneCycle at step 0: lr = lr / div_factor, 0.1 / 25 = 0.004, momentum =
+max_momentum, 0.95; SGD nesterov, weight decay 5e-4, a fresh momentum buffer). For each tensor it prints
 |u - u64| / |u64| (Frobenius norms) for kd's update u = after - before, and for PyTorch's float32
 update; the running statistics likewise. The reference is read from REF (default
 ../shared/reference), the data from FMNIST_DIR.
 """
+import json
 import os
 import sys
 
@@ -31,11 +33,31 @@ import kd_safetensors  # noqa: E402
 import kd_torch  # noqa: E402
 
 
+def first_step_hyper(path):
+    """lr, momentum, nesterov and weight decay of a training config's first optimizer step."""
+    with open(path) as f:
+        recipe = json.load(f)["recipe"]
+    opt, sched = recipe["optimizer"], recipe.get("schedule", {"type": "constant"})
+    assert opt.get("type", "sgd") == "sgd", "%s: recipe.optimizer.type must be sgd here" % path
+    lr, momentum = opt["lr"], opt.get("momentum", 0.0)
+    if sched["type"] == "onecycle":
+        lr /= sched.get("div_factor", 25)
+        if sched.get("cycle_momentum", True):
+            momentum = sched.get("max_momentum", 0.95)
+    else:
+        assert sched["type"] == "constant", "%s: recipe.schedule.type must be onecycle or constant here" % path
+    return {"lr": lr, "momentum": momentum, "nesterov": opt.get("nesterov", False),
+            "weight_decay": opt.get("weight_decay", 0.0)}
+
+
+HYPER = first_step_hyper(os.environ.get("CONFIG", os.path.join(here, "..", "configs", "student.json")))
+
+
 def torch_step(state, x, y, dtype):
     """The state after one recipe step in PyTorch, at the given precision."""
     m = kd_torch.load_into(ref.Student().to(dtype), {k: torch.from_numpy(v).to(dtype) for k, v in state.items()})
     m.train()
-    opt = torch.optim.SGD(m.parameters(), lr=0.1 / 25, momentum=0.95, nesterov=True, weight_decay=5e-4)
+    opt = torch.optim.SGD(m.parameters(), **HYPER)
     loss = F.cross_entropy(m(x.to(dtype)), y)
     opt.zero_grad()
     loss.backward()
@@ -50,6 +72,7 @@ def main():
     x, y = x[:128], y[:128]
     after64, loss64 = torch_step(before, x, y, torch.float64)
     after32, loss32 = torch_step(before, x, y, torch.float32)
+    print("first step: %s" % ", ".join("%s %s" % kv for kv in HYPER.items()))
     print("loss: float64 %.8f, PyTorch float32 %.8f" % (loss64, loss32))
     print("%-34s %12s %12s %12s" % ("tensor", "|u64|", "kd err", "torch32 err"))
     worst = [0.0, 0.0]
