@@ -11,11 +11,11 @@ measured against the same step in float64:
   late_step_check.py MODEL DIR/model.safetensors
 
 The step is the recipe's first, read from the training config (CONFIG, default
-configs/student.json; OneCycle at step 0: lr = lr / div_factor, 0.1 / 25 = 0.004, momentum =
-max_momentum, 0.95; SGD nesterov, weight decay 5e-4, a fresh momentum buffer). For each tensor it prints
-|u - u64| / |u64| (Frobenius norms) for kd's update u = after - before, and for PyTorch's float32
-update; the running statistics likewise. The reference is read from REF (default
-../shared/reference), the data from FMNIST_DIR.
+configs/student.json, the config the kd command above must use too; OneCycle at step 0: lr =
+lr / div_factor, 0.1 / 25 = 0.004, momentum = max_momentum, 0.95; SGD nesterov, weight decay
+5e-4, a fresh momentum buffer). For each tensor it prints |u - u64| / |u64| (Frobenius norms)
+for kd's update u = after - before, and for PyTorch's float32 update; the running statistics
+likewise. The reference is read from REF (default ../shared/reference), the data from FMNIST_DIR.
 """
 import json
 import os
@@ -34,20 +34,21 @@ import kd_torch  # noqa: E402
 
 
 def first_step_hyper(path):
-    """lr, momentum, nesterov and weight decay of a training config's first optimizer step."""
+    """lr, momentum, dampening, nesterov and weight decay of a training config's first optimizer
+    step, with nn/train_config.cpp's defaults for keys the file leaves out."""
     with open(path) as f:
-        recipe = json.load(f)["recipe"]
-    opt, sched = recipe["optimizer"], recipe.get("schedule", {"type": "constant"})
+        recipe = json.load(f).get("recipe", {})
+    opt, sched = recipe.get("optimizer", {}), recipe.get("schedule", {})
     assert opt.get("type", "sgd") == "sgd", "%s: recipe.optimizer.type must be sgd here" % path
-    lr, momentum = opt["lr"], opt.get("momentum", 0.0)
-    if sched["type"] == "onecycle":
-        lr /= sched.get("div_factor", 25)
+    hyper = {"lr": opt.get("lr", 0.1), "momentum": opt.get("momentum", 0.9), "dampening": opt.get("dampening", 0.0),
+             "nesterov": opt.get("nesterov", True), "weight_decay": opt.get("weight_decay", 5e-4)}
+    kind = sched.get("type", "onecycle")
+    assert kind in ("onecycle", "constant"), "%s: recipe.schedule.type must be onecycle or constant here" % path
+    if kind == "onecycle":  # step 0 of OneCycle: lr / div_factor, and max_momentum when momentum cycles
+        hyper["lr"] /= sched.get("div_factor", 25)
         if sched.get("cycle_momentum", True):
-            momentum = sched.get("max_momentum", 0.95)
-    else:
-        assert sched["type"] == "constant", "%s: recipe.schedule.type must be onecycle or constant here" % path
-    return {"lr": lr, "momentum": momentum, "nesterov": opt.get("nesterov", False),
-            "weight_decay": opt.get("weight_decay", 0.0)}
+            hyper["momentum"] = sched.get("max_momentum", 0.95)
+    return hyper
 
 
 HYPER = first_step_hyper(os.environ.get("CONFIG", os.path.join(here, "..", "configs", "student.json")))
