@@ -13,10 +13,9 @@ import kd_safetensors
 from kd_data_stream import Rng  # kd's generator, xoshiro256** (core/rng.h)
 
 
-def state_of(path, dtype=None):
+def state_of(path):
     """A kd model file's tensors as a PyTorch state dict (names are the reference modules' own)."""
-    state = {k: torch.from_numpy(v) for k, v in kd_safetensors.read(path)[1].items()}
-    return {k: v.to(dtype) for k, v in state.items()} if dtype is not None else state
+    return {k: torch.from_numpy(v) for k, v in kd_safetensors.read(path)[1].items()}
 
 
 def load_into(module, state):

@@ -5,8 +5,8 @@ Run with Debian's python3-torch:  /usr/bin/python3 scripts/make_goldens.py
 The files are committed, so CI needs no PyTorch. Each op case stores its inputs, the seed
 gradient `gy` (d loss / d output), the output and the gradient of every input; the training-step
 files store the batch, the loss and (sampled) parameters and BN statistics after one SGD step, with
-the initial weights drawn by kd's own RNG (xoshiro256**, reimplemented below) so they need not
-be stored.
+the initial weights drawn by kd's own RNG (xoshiro256**, reimplemented in kd_data_stream.py; the
+draws in kd_torch.py's kd_init) so they need not be stored.
 """
 import gzip, json, math, os, struct, sys
 import numpy as np
