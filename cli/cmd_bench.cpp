@@ -36,7 +36,7 @@ int bench_train(int argc, char** argv) {
           {"--threads", "N", "OpenMP threads"},
           {"--json", "", "print JSON"}});
   if (!a.parse(argc, argv, 3)) return 0;
-  KD_CHECK(a.has("--config"), "--config FILE is required (kd bench train)");
+  KD_CHECK(a.has("--config"), "--config FILE is required");
   apply_threads(a);
   TrainConfig c = TrainConfig::load(*a.str("--config"));
   const int64_t batch = a.integer("--batch", 1, 1 << 16).value_or(128), steps = a.integer("--steps", 1, 100000).value_or(10),

@@ -33,6 +33,12 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string cmd = argv[1];
+  // Errors are prefixed with the command as the user typed it; bench's subcommands are part of it
+  // ("kd bench train: --config FILE is required"), so no message has to name its command itself.
+  std::string name = cmd;
+  if (cmd == "bench" && argc > 2)
+    for (const char* sub : {"train", "latency", "kernels"})
+      if (!std::strcmp(argv[2], sub)) name += std::string(" ") + sub;
   try {
     // Choose the kernels now: a bad KD_KERNELS must fail here, not inside a parallel region.
     kd::kernels::selected_isa();
@@ -50,11 +56,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kd: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const kd::Error& e) {
-    std::fprintf(stderr, "kd %s: %s\n", cmd.c_str(), e.what());
+    std::fprintf(stderr, "kd %s: %s\n", name.c_str(), e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "kd %s: out of memory (try a smaller --batch)\n", cmd.c_str());
+    std::fprintf(stderr, "kd %s: out of memory (try a smaller --batch)\n", name.c_str());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "kd %s: %s\n", cmd.c_str(), e.what());
+    std::fprintf(stderr, "kd %s: %s\n", name.c_str(), e.what());
   }
   return 1;
 }

@@ -29,10 +29,11 @@ expect 1 "--config FILE is required" -- train
 # The command is named once: main() prefixes "kd <command>: ", the messages must not repeat it.
 expect_re 1 "^kd train: --config FILE is required" -- train
 expect_re 1 "^kd distill: --config FILE is required" -- distill
-expect_re 1 "^kd bench: --config FILE is required \\(kd bench train\\)" -- bench train
+expect_re 1 "^kd bench train: --config FILE is required" -- bench train
 # The flag parser's own messages too (session 20 found 'kd train: kd train: --steps ...').
 expect_re 1 "^kd train: unknown argument '--epoch' \\(see kd train --help\\)" -- train --epoch 3
-expect_re 1 "^kd bench: unknown argument '--x' \\(see kd bench train --help\\)" -- bench train --x
+expect_re 1 "^kd bench train: unknown argument '--x' \\(see kd bench train --help\\)" -- bench train --x
+expect_re 1 "^kd bench: unknown benchmark 'frob'" -- bench frob
 expect_re 1 "^kd train: --steps '0' must be an integer in 1\\.\\." -- train --config configs/student.json --steps 0
 expect_re 1 "^kd distill: --alpha '2' must be a number in 0\\.\\.1" -- distill --config configs/distill.json --alpha 2
 expect_re 1 "^kd train: --config needs a value" -- train --config
